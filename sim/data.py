@@ -1,0 +1,175 @@
+"""The observation ledger: every published figure with its kind and its source.
+
+``calibration/ledger.csv`` has one row per figure: unit, indicator, year, value, kind
+(``actual`` observed, ``target`` a plan, ``derived`` computed from other figures with the
+arithmetic in ``derivation``), ``derived_from`` (for derived rows: whether the inputs were
+actuals or targets), the definition note, the seed file and the quoted passage.
+
+Only actuals (and values derived from actuals) are ever fitted; targets are what the
+projections are scored against.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError, did_you_mean
+from .tomlio import read_text
+
+LEDGER_COLUMNS = ("unit", "indicator", "year", "value", "kind", "derived_from", "definition",
+                  "source_file", "passage", "derivation")
+KINDS = ("actual", "target", "derived")
+UNIT_COLUMNS = ("unit", "parent", "zh", "en")
+
+
+@dataclass(frozen=True)
+class Row:
+    unit: str
+    indicator: str
+    year: int
+    value: float
+    kind: str
+    derived_from: str
+    definition: str
+    source_file: str
+    passage: str
+    derivation: str
+    origin: str = "ledger"   # "ledger" or the scenario file that added it
+
+    @property
+    def is_actual(self) -> bool:
+        """True for observed values, including values derived from observed values."""
+        return self.kind == "actual" or (self.kind == "derived" and self.derived_from == "actual")
+
+    @property
+    def is_target(self) -> bool:
+        return self.kind == "target"
+
+
+@dataclass(frozen=True)
+class Unit:
+    unit: str
+    parent: str
+    zh: str
+    en: str
+
+
+def _read_csv(path: Path, shown: str, columns) -> list[dict]:
+    text = read_text(path, shown)
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    for col in columns:
+        if col not in header:
+            raise InputError(shown, "header", f"a column '{col}'", f"columns {header}",
+                             did_you_mean(col, header))
+    extra = [c for c in header if c not in columns]
+    if extra:
+        raise InputError(shown, "header", "only the columns " + ", ".join(columns), f"unknown column '{extra[0]}'",
+                         did_you_mean(extra[0], columns))
+    rows = []
+    for i, rec in enumerate(reader, start=2):
+        if None in rec or any(v is None for v in rec.values()):
+            raise InputError(shown, f"line {i}", f"{len(columns)} fields", "a different number of fields")
+        rows.append({k: v.strip() for k, v in rec.items()} | {"_line": i})
+    return rows
+
+
+def load_units(path: Path, shown: str) -> dict[str, Unit]:
+    units = {}
+    for rec in _read_csv(path, shown, UNIT_COLUMNS):
+        if not rec["unit"]:
+            raise InputError(shown, f"line {rec['_line']}: unit", "a unit id", "an empty field")
+        if rec["unit"] in units:
+            raise InputError(shown, f"line {rec['_line']}: unit", "unique unit ids", f"'{rec['unit']}' twice")
+        units[rec["unit"]] = Unit(rec["unit"], rec["parent"], rec["zh"], rec["en"])
+    for u in units.values():
+        if u.parent and u.parent not in units:
+            raise InputError(shown, f"unit {u.unit}: parent", "a unit listed in the file", repr(u.parent),
+                             did_you_mean(u.parent, units))
+    return units
+
+
+def parse_row(rec: dict, shown: str, where: str, units: dict[str, Unit], origin: str = "ledger") -> Row:
+    """Validate one ledger record (a dict of strings or TOML values)."""
+    def bad(key, expected, found, fix=None):
+        raise InputError(shown, f"{where}: {key}", expected, found, fix)
+
+    unit = str(rec.get("unit", ""))
+    if unit not in units:
+        bad("unit", "a unit id from units.csv", repr(unit), did_you_mean(unit, units))
+    try:
+        year = int(str(rec.get("year", "")))
+    except ValueError:
+        bad("year", "a year such as 2024", repr(rec.get("year")))
+    if not 1990 <= year <= 2100:
+        bad("year", "a year between 1990 and 2100", repr(year))
+    try:
+        value = float(str(rec.get("value", "")))
+    except ValueError:
+        bad("value", "a number", repr(rec.get("value")))
+    if not math.isfinite(value) or value < 0:
+        bad("value", "a finite number >= 0", repr(rec.get("value")))
+    kind = str(rec.get("kind", ""))
+    if kind not in KINDS:
+        bad("kind", "one of actual, target, derived", repr(kind), did_you_mean(kind, KINDS))
+    derived_from = str(rec.get("derived_from", ""))
+    if kind == "derived" and derived_from not in ("actual", "target"):
+        bad("derived_from", "actual or target for a derived row", repr(derived_from))
+    if kind == "derived" and not str(rec.get("derivation", "")):
+        bad("derivation", "the arithmetic of a derived value", "an empty field")
+    indicator = str(rec.get("indicator", ""))
+    if not indicator or not indicator.replace("_", "").isalnum() or indicator.lower() != indicator:
+        bad("indicator", "a snake_case indicator id", repr(indicator))
+    for key in ("source_file", "passage"):
+        if not str(rec.get(key, "")):
+            bad(key, "the source of the figure", "an empty field")
+    return Row(unit, indicator, year, value, kind, derived_from, str(rec.get("definition", "")),
+               str(rec["source_file"]), str(rec["passage"]), str(rec.get("derivation", "")), origin)
+
+
+def load_ledger(path: Path, shown: str, units: dict[str, Unit]) -> list[Row]:
+    rows = [parse_row(rec, shown, f"line {rec['_line']}", units) for rec in _read_csv(path, shown, LEDGER_COLUMNS)]
+    check_unique(rows, shown)
+    check_parts(rows, units, shown)
+    return rows
+
+
+def check_unique(rows: list[Row], shown: str) -> None:
+    seen = {}
+    for r in rows:
+        key = (r.unit, r.indicator, r.year, r.kind == "target")
+        if key in seen and seen[key].value != r.value:
+            raise InputError(shown, f"{r.unit} {r.indicator} {r.year}",
+                             "one value per unit, indicator, year and kind",
+                             f"{seen[key].value:g} and {r.value:g}")
+        seen[key] = r
+
+
+def check_parts(rows: list[Row], units: dict[str, Unit], shown: str, tol: float = 0.5) -> None:
+    """Sub-units must add up to their unit wherever all of them have a figure."""
+    children: dict[str, list[str]] = {}
+    for u in units.values():
+        if u.parent:
+            children.setdefault(u.parent, []).append(u.unit)
+    index = {(r.unit, r.indicator, r.year, r.is_target): r.value for r in rows}
+    for (unit, ind, year, tgt), value in sorted(index.items()):
+        kids = children.get(unit)
+        if not kids:
+            continue
+        vals = [index.get((k, ind, year, tgt)) for k in kids]
+        if any(v is None for v in vals):
+            continue
+        total = sum(vals)
+        if abs(total - value) > tol:
+            raise InputError(shown, f"{unit} {ind} {year}",
+                             f"the sub-units ({', '.join(kids)}) to add up to {value:g}",
+                             f"a sum of {total:g}", "correct the sub-unit rows or the total")
+
+
+def rows_to_frame(rows: list[Row]):
+    import pandas as pd
+    return pd.DataFrame([r.__dict__ for r in rows])

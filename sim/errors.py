@@ -1,0 +1,40 @@
+"""One exception family. Every message is one sentence naming the file, the key,
+what was expected and what was found (and, where we know it, the fix)."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class SimError(Exception):
+    """Base class of every error sim reports to a user."""
+
+
+class InputError(SimError):
+    """Bad input: a scenario, ledger or data file that cannot be used as it is.
+
+    Parameters
+    ----------
+    file : str
+        The file at fault, as the user named it (relative paths stay relative).
+    key : str
+        The dotted key, column or row within the file.
+    expected, found : str
+        What a valid value looks like, and what was there instead.
+    fix : str, optional
+        A hint such as "did you mean 'seed'?".
+    """
+
+    def __init__(self, file: str, key: str, expected: str, found: str, fix: str | None = None):
+        self.file, self.key, self.expected, self.found, self.fix = file, key, expected, found, fix
+        where = f"{file}: {key}" if key else f"{file}"
+        msg = f"{where}: expected {expected}, got {found}"
+        if fix:
+            msg += f"; {fix}"
+        super().__init__(msg.rstrip(".") + ".")
+
+
+def did_you_mean(name: str, choices) -> str | None:
+    """Return 'did you mean 'x'?' for the closest of ``choices``, or None."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'?" if close else None

@@ -1,0 +1,110 @@
+"""Parameters: names, priors, and the transforms to and from the unconstrained space.
+
+Every parameter lives on an unconstrained scale u, where its prior is normal:
+
+* probabilities (``logit``): u = logit(q). A Beta(a, b) belief maps to a normal with
+  mean psi(a) - psi(b) and variance psi1(a) + psi1(b) (digamma, trigamma): the first two
+  moments of logit(q) under the Beta, exactly.
+* rates and counts (``log``): u = log(x), a log-normal prior given by its median and the
+  standard deviation of log(x). A start level given as "value within +-r" (a 90% range)
+  has sd = log(1 + r) / 1.645.
+
+This module is the only place where the order of the parameter vector exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import digamma, expit, logit, polygamma
+
+from .errors import InputError
+from .tomlio import Table
+
+Z90 = 1.6448536269514722
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str          # "logit" or "log"
+    mean: float        # prior mean of u
+    sd: float          # prior sd of u
+    source: str
+
+    def natural(self, u):
+        return expit(u) if self.kind == "logit" else np.exp(u)
+
+    def prior_interval(self, level=0.90):
+        """Prior interval on the natural scale."""
+        from scipy.stats import norm
+        z = norm.ppf(0.5 + level / 2)
+        return float(self.natural(self.mean - z * self.sd)), float(self.natural(self.mean + z * self.sd))
+
+
+def beta_to_logit_normal(a: float, b: float) -> tuple[float, float]:
+    """Mean and sd of logit(q) for q ~ Beta(a, b)."""
+    return float(digamma(a) - digamma(b)), float(np.sqrt(polygamma(1, a) + polygamma(1, b)))
+
+
+def range_to_sd(r: float) -> float:
+    """sd of log(x) such that the 90% prior interval is value * [1/(1+r), 1+r]."""
+    return float(np.log1p(r) / Z90)
+
+
+class ParamSpace:
+    """An ordered set of parameters with normal priors on their unconstrained scales."""
+
+    def __init__(self, params: list[Param]):
+        self.params = tuple(params)
+        self.names = tuple(p.name for p in params)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.mean = np.array([p.mean for p in params])
+        self.sd = np.array([p.sd for p in params])
+        self._logit = np.array([p.kind == "logit" for p in params])
+
+    def __len__(self):
+        return len(self.params)
+
+    def natural(self, u: np.ndarray) -> np.ndarray:
+        """Map u (..., n) to natural values (..., n); works for real and complex u."""
+        u = np.asarray(u)
+        return np.where(self._logit, 1.0 / (1.0 + np.exp(-u)), np.exp(u))
+
+    def log_prior(self, u: np.ndarray) -> np.ndarray:
+        z = (np.asarray(u) - self.mean) / self.sd
+        return -0.5 * np.sum(z * z, axis=-1) - np.sum(np.log(self.sd)) - 0.5 * len(self) * np.log(2 * np.pi)
+
+    def scaled(self, factor: float, which=None) -> "ParamSpace":
+        """A copy with prior sd multiplied by ``factor`` (for sensitivity analysis)."""
+        return ParamSpace([Param(p.name, p.kind, p.mean, p.sd * factor if (which is None or p.name in which) else p.sd,
+                                 p.source) for p in self.params])
+
+
+def rate_prior(t: Table, name: str, kind: str) -> Param:
+    """Read one [rates.NAME] table of a priors file."""
+    source = t.string("source")
+    if kind == "logit":
+        a, b = t.pair("beta", lo=1e-6, ordered=False)
+        if a <= 0 or b <= 0:
+            raise InputError(t.file, f"{t.where}.beta", "[a, b] with a > 0 and b > 0", repr([a, b]))
+        if a + b > 60:
+            raise InputError(t.file, f"{t.where}.beta", "a pseudo-sample size a + b <= 60 (a province is not a district)",
+                             f"a + b = {a + b:g}")
+        mean, sd = beta_to_logit_normal(a, b)
+    else:
+        median = t.number("median", lo=0.0)
+        if median <= 0:
+            raise InputError(t.file, f"{t.where}.median", "a number > 0", repr(median))
+        sd = t.number("log_sd", lo=0.01, hi=5.0)
+        mean = float(np.log(median))
+    t.close()
+    return Param(name, kind, mean, sd, source)
+
+
+def natural_of(space: ParamSpace, u: np.ndarray, name: str) -> np.ndarray:
+    return space.params[space.index[name]].natural(np.asarray(u)[..., space.index[name]])
+
+
+__all__ = ["Param", "ParamSpace", "beta_to_logit_normal", "range_to_sd", "rate_prior", "logit", "expit", "Z90"]

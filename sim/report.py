@@ -1,0 +1,108 @@
+"""Writes a run folder: tables, figures and the run manifest, atomically.
+
+Everything is written into a hidden temporary folder beside the destination and renamed
+into place at the end, so an interrupted or failed run leaves nothing half-written; each
+run gets the next free name ``run-001``, ``run-002``, ... and never replaces an earlier one.
+Outputs hold no timestamps or absolute paths, and floats have fixed formats: the same
+seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import __version__
+
+FLOAT = "%.4f"
+
+
+def _csv(df, path: Path) -> None:
+    df.to_csv(path, index=False, float_format=FLOAT, lineterminator="\n")
+
+
+def next_run_dir(root: Path) -> Path:
+    k = 1
+    while (root / f"run-{k:03d}").exists():
+        k += 1
+    return root / f"run-{k:03d}"
+
+
+def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True) -> Path:
+    """Write every output of ``res`` into a new run folder under ``out_root/<scenario>/``."""
+    sc = res.scenario
+    root = Path(out_root) / Path(sc.path).stem
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-run-", dir=root))
+    try:
+        _write_all(res, tmp, lang, figures)
+        while True:
+            dest = next_run_dir(root)
+            try:
+                os.rename(tmp, dest)   # atomic; fails if another run took the name meanwhile
+                break
+            except OSError:
+                if not dest.exists():
+                    raise
+        return dest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_all(res, d: Path, lang: str, figures: bool) -> None:
+    from .data import rows_to_frame
+    sc = res.scenario
+    _csv(res.projection_frame(), d / "projection.csv")
+    _csv(res.targets_frame(), d / "targets.csv")
+    _csv(res.flows_frame(), d / "flows.csv")
+    _csv(res.costs_frame(), d / "costs.csv")
+    _csv(res.scenarios_frame(), d / "scenarios.csv")
+    _csv(res.calibration.summary(), d / "calibration.csv")
+    used = rows_to_frame([r for r in sc.rows if r.unit in sc.report_units + sc.pool_with])
+    _csv(used, d / "sources.csv")
+    cal = res.calibration
+    manifest = {
+        "scenario": sc.name,
+        "scenario_file": Path(sc.path).name,
+        "package_version": __version__,
+        "seed": res.seed,
+        "paths": res.n_paths,
+        "language": lang,
+        "inputs_sha256_16": dict(sorted(sc.input_hashes.items())),
+        "unit": sc.unit,
+        "sub_units": list(sc.parts),
+        "pooled_with": list(sc.pool_with),
+        "start_year": sc.starts[sc.unit].year,
+        "last_actual_year": res.T,
+        "horizon": sc.horizon,
+        "actuals_fitted": cal.n_obs,
+        "importance_ess": round(cal.ess, 1),
+        "importance_draws": int(len(cal.weights)),
+        "calibration_notes": list(cal.notes),
+        "policies": [{"name": p.name, "zh": p.zh, "en": p.en, "from_year": p.from_year,
+                      "levers": dict(p.settings)} for p in sc.policies],
+        "targets_not_scored": [{"unit": r.unit, "indicator": r.indicator, "year": r.year, "value": r.value,
+                                "why": why} for r, why in sc.skipped_targets],
+    }
+    (d / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n",
+                                encoding="utf-8")
+    if figures:
+        _figures(res, d / "figures", lang)
+
+
+def _figures(res, d: Path, lang: str) -> None:
+    from . import figures as fg
+    d.mkdir()
+    sc = res.scenario
+    for ind in res.reported_indicators(sc.unit):
+        fg.save(fg.fan_chart(res, sc.unit, ind, lang=lang), str(d / f"fan_{sc.unit}_{ind}"))
+    if sc.parts:
+        for ind in sc.key_indicators:
+            if any(t.indicator == ind and t.unit in sc.parts for t in sc.targets):
+                fg.save(fg.subunit_multiples(res, ind, lang=lang).flat[0], str(d / f"subunits_{ind}"))
+    if sc.targets:
+        fg.save(fg.p_met_bars(res, lang=lang), str(d / "p_met_by_scenario"))

@@ -1,0 +1,180 @@
+"""Results of a projection: tidy tables of indicators, targets, flows, costs and comparisons.
+
+All tables come from the simulated integer paths; quantiles are empirical over paths.
+The Monte Carlo error of a probability p over P paths is sqrt(p (1 - p) / P).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+QUANTS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
+QCOLS = ("p05", "p10", "p25", "p50", "p75", "p90", "p95")
+
+
+@dataclass(frozen=True)
+class Results:
+    scenario: object
+    calibration: object
+    T: int
+    years: tuple[int, ...]
+    sims: tuple
+    paths: object
+    seed: int
+    n_paths: int
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    # ---- access ---------------------------------------------------------------------
+    def policy_names(self):
+        return [s.policy.name for s in self.sims]
+
+    def sim(self, policy: str):
+        return next(s for s in self.sims if s.policy.name == policy)
+
+    def unit_slice(self, unit: str):
+        sc = self.scenario
+        if unit == sc.unit:
+            return slice(None)
+        return sc.parts.index(unit)
+
+    def indicator(self, policy: str, unit: str, name: str) -> np.ndarray:
+        """(years, paths) values of an indicator for a unit (the main unit sums its parts)."""
+        key = (policy, unit, name)
+        if key not in self._cache:
+            s = self.sim(policy)
+            ind = self.scenario.structure.indicators[name]
+            sl = self.unit_slice(unit)
+            if isinstance(sl, slice):
+                agg = ("agg", policy)
+                if agg not in self._cache:
+                    self._cache[agg] = (s.states.sum(axis=2), s.flows.sum(axis=2))
+                st, fl = self._cache[agg]
+            else:
+                st, fl = s.states[:, :, sl, :], s.flows[:, :, sl, :]
+            v = np.zeros(st.shape[:2], dtype=np.int64)
+            for k in ind.states:
+                v += st[..., k]
+            for f in ind.flows:
+                v += fl[..., f]
+            self._cache[key] = v
+        return self._cache[key]
+
+    def year_index(self, year: int) -> int:
+        return self.years.index(year)
+
+    def reported_indicators(self, unit: str) -> list[str]:
+        sc = self.scenario
+        have = {r.indicator for r in sc.rows if r.unit == unit and (r.is_actual or r.is_target)}
+        inds = [i for i in sc.structure.indicators if i in have]
+        if unit == sc.unit:
+            inds = list(dict.fromkeys(list(sc.key_indicators) + inds))
+        return [i for i in sc.structure.indicators if i in inds]
+
+    # ---- tables ---------------------------------------------------------------------
+    def projection_frame(self) -> pd.DataFrame:
+        rows = []
+        for pol in self.policy_names():
+            for unit in self.scenario.report_units:
+                for ind in self.reported_indicators(unit):
+                    v = self.indicator(pol, unit, ind)
+                    q = np.quantile(v, QUANTS, axis=1)
+                    for y, year in enumerate(self.years):
+                        if year == self.T and self.scenario.structure.indicators[ind].is_flow and year == self.scenario.starts[self.scenario.unit].year:
+                            continue
+                        rows.append(dict(unit=unit, scenario=pol, indicator=ind, year=year, mean=float(v[y].mean()),
+                                         **{c: float(q[k, y]) for k, c in enumerate(QCOLS)}))
+        return pd.DataFrame(rows)
+
+    def targets_frame(self) -> pd.DataFrame:
+        rows = []
+        labels = self.calibration.labels()
+        prior_dom = sorted(n for n, lab in labels.items() if lab == "prior-dominated" and "." not in n)
+        for tg in self.scenario.targets:
+            for pol in self.policy_names():
+                v = self.indicator(pol, tg.unit, tg.indicator)[self.year_index(tg.year)]
+                p = float(np.mean(v >= tg.value))
+                rows.append(dict(unit=tg.unit, scenario=pol, indicator=tg.indicator, year=tg.year, target=tg.value,
+                                 p_met=p, mc_se=float(np.sqrt(max(p * (1 - p), 0.25 / self.n_paths) / self.n_paths)),
+                                 median=float(np.median(v)), p10=float(np.quantile(v, 0.1)),
+                                 p90=float(np.quantile(v, 0.9)),
+                                 prior_dominated_rates=";".join(prior_dom)))
+        return pd.DataFrame(rows)
+
+    def flows_frame(self) -> pd.DataFrame:
+        rows = []
+        sc = self.scenario
+        for s in self.sims:
+            fl = s.flows.sum(axis=2)
+            for f, name in enumerate(sc.structure.flows):
+                v = fl[..., f]
+                q = np.quantile(v, (0.1, 0.5, 0.9), axis=1)
+                for y, year in enumerate(self.years):
+                    if y == 0:
+                        continue
+                    rows.append(dict(unit=sc.unit, scenario=s.policy.name, flow=name, year=year,
+                                     mean=float(v[y].mean()), p10=float(q[0, y]), p50=float(q[1, y]), p90=float(q[2, y])))
+        return pd.DataFrame(rows)
+
+    def costs_frame(self) -> pd.DataFrame:
+        rows = []
+        for s in self.sims:
+            for name, c in s.costs.items():
+                q = np.quantile(c, (0.1, 0.5, 0.9), axis=1)
+                for y, year in enumerate(self.years):
+                    rows.append(dict(scenario=s.policy.name, lever=name, year=year, mean_10k_yuan=float(c[y].mean()),
+                                     p10_10k_yuan=float(q[0, y]), p50_10k_yuan=float(q[1, y]),
+                                     p90_10k_yuan=float(q[2, y])))
+        return pd.DataFrame(rows)
+
+    def total_cost(self, policy: str, until: int) -> np.ndarray:
+        """(paths,) total payments over the projection years T+1..until, 10k yuan."""
+        s = self.sim(policy)
+        ys = [y for y, year in enumerate(self.years) if self.T < year <= until]
+        if not s.costs:
+            return np.zeros(self.n_paths)
+        return sum(c[ys].sum(axis=0) for c in s.costs.values())
+
+    def scenarios_frame(self) -> pd.DataFrame:
+        """Per policy and target: p_met, extra units vs baseline, cost, cost per extra unit."""
+        rows = []
+        for tg in self.scenario.targets:
+            yi = self.year_index(tg.year)
+            base = self.indicator("baseline", tg.unit, tg.indicator)[yi]
+            base_cost = self.total_cost("baseline", tg.year)
+            for pol in self.policy_names():
+                v = self.indicator(pol, tg.unit, tg.indicator)[yi]
+                d = v - base
+                cost = self.total_cost(pol, tg.year)
+                extra_cost = cost - base_cost
+                mean_d = float(d.mean())
+                rows.append(dict(unit=tg.unit, scenario=pol, indicator=tg.indicator, year=tg.year, target=tg.value,
+                                 p_met=float(np.mean(v >= tg.value)),
+                                 extra_vs_baseline_p50=float(np.median(d)), extra_vs_baseline_p10=float(np.quantile(d, 0.1)),
+                                 extra_vs_baseline_p90=float(np.quantile(d, 0.9)), extra_vs_baseline_mean=mean_d,
+                                 extra_mc_se=float(d.std(ddof=1) / np.sqrt(len(d))),
+                                 cost_to_year_p50_10k_yuan=float(np.median(cost)),
+                                 cost_to_year_p10_10k_yuan=float(np.quantile(cost, 0.1)),
+                                 cost_to_year_p90_10k_yuan=float(np.quantile(cost, 0.9)),
+                                 extra_cost_mean_10k_yuan=float(extra_cost.mean()),
+                                 cost_per_extra_unit_10k_yuan=(float(extra_cost.mean() / mean_d)
+                                                               if pol != "baseline" and mean_d > 0.5 else float("nan"))))
+        return pd.DataFrame(rows)
+
+    def headlines(self, lang: str = "en") -> list[str]:
+        """One line per policy and target: P(met) and the median against the target."""
+        out = []
+        tf = self.targets_frame()
+        sc = self.scenario
+        for _, r in tf.iterrows():
+            ind = sc.structure.indicators[r.indicator]
+            pol = next(p for p in sc.policies if p.name == r.scenario)
+            if lang == "zh":
+                out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
+                           f"达成概率 {r.p_met:.0%}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}")
+            else:
+                out.append(f"[{r.scenario}] {sc.unit_label(r.unit, 'en')} {ind.en} {r.year} target {r.target:,.0f}: "
+                           f"P(met) = {r.p_met:.2f} (+-{r.mc_se:.3f}), median {r['median']:,.0f}")
+        return out
