@@ -65,6 +65,11 @@ class Compiled:
             v[self.K + j.flow] += 1
             self.inflow_vec.append(v)
         self.inflow_param = np.array([self.pidx[j.param] for j in s.inflows], dtype=int)
+        n = self.K + self.F
+        # outer products of the change vectors, flattened: Q terms become matrix products
+        self.DD = [np.einsum("jk,lk->kjl", D, D).reshape(D.shape[1], n * n) for D in self.D]
+        V = np.stack(self.inflow_vec) if self.inflow_vec else np.zeros((0, n))
+        self.VV = np.einsum("ij,ik->ijk", V, V).reshape(len(V), n * n)
 
     # ---- expected dynamics ------------------------------------------------------------
     def system(self, rates: np.ndarray, size: np.ndarray):
@@ -116,6 +121,50 @@ class Compiled:
     def sizes(self, x0: np.ndarray) -> np.ndarray:
         """Inflow sizes (..., I) from start-year tiers (..., K)."""
         return np.stack([x0[..., list(j.size)].sum(axis=-1) for j in self.s.inflows], axis=-1)
+
+    # ---- batched expected dynamics (B parameter vectors at once) ------------------------
+    def system_batch(self, rates: np.ndarray, size: np.ndarray):
+        """G (B, n, n), c (B, n), pis (list of (B, m+1)), lam (B, I) for B parameter vectors."""
+        B = rates.shape[0]
+        n = self.K + self.F
+        G = np.zeros((B, n, n))
+        pis = []
+        for o, qi, D in zip(self.s.origins, self.origin_q, self.D):
+            pi = move_probs(rates[:, qi])
+            pis.append(pi)
+            G[:, :, o.tier] += pi @ D.T
+        lam = rates[:, self.inflow_param] * size
+        V = np.stack(self.inflow_vec)          # (I, n)
+        c = lam @ V
+        return G, c, pis, lam
+
+    def noise_batch(self, mean_x: np.ndarray, pis, lam) -> np.ndarray:
+        """Q (B, n, n) given expected origin stocks mean_x (B, K)."""
+        B, n = lam.shape[0], self.K + self.F
+        Q = lam @ self.VV
+        for o, pi, D, DD in zip(self.s.origins, pis, self.D, self.DD):
+            m = np.maximum(mean_x[:, o.tier], 0.0)[:, None]
+            Dp = pi @ D.T                                   # (B, n)
+            Q += m * (pi @ DD - (Dp[:, :, None] * Dp[:, None, :]).reshape(B, n * n))
+        return Q.reshape(B, n, n)
+
+    def start_state_batch(self, levels: np.ndarray) -> np.ndarray:
+        """(B, K) expected start tiers from levels (B, 4) = hte, sme, reserve, leader_share."""
+        return np.stack([self.start_state(*row) for row in levels]) if len(levels) < 2 else self._start_vec(levels)
+
+    def _start_vec(self, levels):
+        s = self.s
+        hte, sme, res, ls = levels.T
+        g = s.cohort_growth
+        w = np.array([(1 + g) ** -a for a in range(3)])
+        w = w / w.sum()
+        x = np.zeros((len(levels), self.K))
+        for a, name in enumerate(("H1", "H2", "H3")):
+            x[:, s.tier(name)] = hte * (1 - ls) * w[a]
+        x[:, s.tier("L")] = hte * ls
+        x[:, s.tier("S")] = sme
+        x[:, s.tier("R")] = res
+        return x
 
     # ---- integer simulation -------------------------------------------------------------
     def simulate(self, x0: np.ndarray, size: np.ndarray, rates: np.ndarray, rng: np.random.Generator,
