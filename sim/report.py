@@ -100,6 +100,11 @@ def _figures(res, d: Path, lang: str) -> None:
     sc = res.scenario
     for ind in res.reported_indicators(sc.unit):
         fg.save(fg.fan_chart(res, sc.unit, ind, lang=lang), str(d / f"fan_{sc.unit}_{ind}"))
+    if 0 < len(sc.parts) <= 4:
+        for unit in sc.parts:
+            for ind in res.reported_indicators(unit):
+                if ind in sc.key_indicators:
+                    fg.save(fg.fan_chart(res, unit, ind, lang=lang), str(d / f"fan_{unit}_{ind}"))
     if sc.parts:
         for ind in sc.key_indicators:
             if any(t.indicator == ind and t.unit in sc.parts for t in sc.targets):
