@@ -55,7 +55,7 @@ def fan_chart(res, unit: str, indicator: str, ax=None, lang: str = "zh"):
     base = sc.policies[0]
     ax.fill_between(years[ok], q[0][ok], q[4][ok], color=COLORS[0], alpha=0.15, lw=0, label=t("band90", lang))
     ax.fill_between(years[ok], q[1][ok], q[3][ok], color=COLORS[0], alpha=0.30, lw=0, label=t("band50", lang))
-    ax.plot(years[ok], q[2][ok], color=COLORS[0], lw=2.5, label=f"{t('median', lang)}：{base.zh if lang == 'zh' else base.en}")
+    ax.plot(years[ok], q[2][ok], color=COLORS[0], lw=2.5, label=(f"{t('median', lang)}：{base.zh}" if lang == "zh" else f"{t('median', lang)}: {base.en}"))
     for k, pol in enumerate(sc.policies[1:], start=1):
         m = np.median(res.indicator(pol.name, unit, indicator), axis=1)
         ax.plot(years[ok], m[ok], color=COLORS[k % len(COLORS)], lw=1.8, ls="--",
