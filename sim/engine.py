@@ -148,11 +148,8 @@ class Compiled:
             Q += m * (pi @ DD - (Dp[:, :, None] * Dp[:, None, :]).reshape(B, n * n))
         return Q.reshape(B, n, n)
 
-    def start_state_batch(self, levels: np.ndarray) -> np.ndarray:
-        """(B, K) expected start tiers from levels (B, 4) = hte, sme, reserve, leader_share."""
-        return np.stack([self.start_state(*row) for row in levels]) if len(levels) < 2 else self._start_vec(levels)
-
     def _start_vec(self, levels):
+        """(B, K) expected start tiers from levels (B, 4) = hte, sme, reserve, leader_share."""
         s = self.s
         hte, sme, res, ls = levels.T
         g = s.cohort_growth

@@ -77,7 +77,7 @@ def draw_paths(sc: Scenario, cal: Calibration, n_paths: int, seed: int, levers: 
     xT, fT = zT[:, : c.K], zT[:, c.K:]
     # inflow sizes from the start-year levels of each draw
     si = [cal.space.index[f"{sc.unit}.{n}"] for n in ("hte", "sme", "reserve", "leader_share")]
-    x0 = np.stack([c.start_state(*row) for row in nat[:, si]])
+    x0 = c._start_vec(nat[:, si])
     size = c.sizes(x0)
     # split over sub-units
     start = sc.starts[sc.unit]
