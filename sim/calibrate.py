@@ -319,6 +319,10 @@ def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, unt
                  "the Laplace approximation disagreed with the sampler; the sampler's answer is used")
     if model.n_obs == 0:
         notes.append(f"no actuals for {', '.join(sc.fit_units)}: the posterior is the prior (prior-only projection)")
+    elif not any(model.obs[sc.unit].values()):
+        donors = [u for u in sc.pool_with if any(model.obs[u].values())]
+        notes.append(f"no actuals for {sc.unit}: its start levels are assumptions (starts file) and its rates are "
+                     f"borrowed from {', '.join(donors) or 'the priors'}")
     diag = dict(rhat_max=float(np.max(rhat)), ess_min=ess, acceptance=float(accept),
                 chains=chains, steps=steps, burn=burn)
     return Calibration(space, model.n_rates, mode, cov, X, w, ess, zm, zc, model.T[sc.unit], model.n_obs, agrees,
