@@ -1,6 +1,6 @@
-"""All matplotlib. Every function takes ``ax=None`` and ``lang`` ("zh" or "en"), draws,
-and returns the axes; nothing here calls ``show()``. Sized for a projector: large type,
-few colours, the published history as points and targets as marked crosses."""
+"""All matplotlib. Every figure is drawn from a run folder's tables (:class:`sim.rundata.RunData`),
+takes ``ax=None`` and ``lang`` ("zh" or "en"), returns its axes, and never calls ``show()``.
+Sized for a projector: large type, few colours, published actuals as dots, targets as crosses."""
 
 from __future__ import annotations
 
@@ -18,17 +18,11 @@ TEXT = {
     "cost": {"zh": "财政支出（万元）", "en": "Cost (10k yuan)"},
 }
 COLORS = ["#1f4e79", "#c0504d", "#2e8b57", "#8064a2", "#e07b00", "#4bacc6", "#7f7f7f"]
+SEP = {"zh": "：", "en": ": "}
 
 
 def t(key: str, lang: str) -> str:
     return TEXT[key][lang]
-
-
-def _new_ax(ax, size=(10, 6)):
-    import matplotlib.pyplot as plt
-    if ax is None:
-        fig, ax = plt.subplots(figsize=size, dpi=110)
-    return ax
 
 
 def setup(lang: str) -> None:
@@ -40,74 +34,245 @@ def setup(lang: str) -> None:
                                 "legend.fontsize": 11, "axes.spines.top": False, "axes.spines.right": False})
 
 
-def fan_chart(res, unit: str, indicator: str, ax=None, lang: str = "zh"):
-    """Baseline fan (5-95%, 25-75%) with the median; other policies' medians; history; targets."""
+def _new_ax(ax, size=(10, 6)):
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=size, dpi=110)
+    return ax
+
+
+def _targets(rd, unit, indicator):
+    tg = rd.targets
+    if tg.empty:
+        return []
+    sub = tg[(tg.unit == unit) & (tg.indicator == indicator)][["year", "target"]].drop_duplicates()
+    return sorted((int(y), float(v)) for y, v in zip(sub.year, sub.target))
+
+
+def _history(rd, unit, indicator):
+    s = rd.sources
+    if s.empty:
+        return []
+    act = (s.kind == "actual") | ((s.kind == "derived") & (s.derived_from == "actual"))
+    sub = s[act & (s.unit == unit) & (s.indicator == indicator)]
+    return sorted((int(y), float(v)) for y, v in zip(sub.year, sub.value))
+
+
+def fan_chart(rd, unit: str, indicator: str, ax=None, lang: str = "zh"):
+    """Baseline fan (5-95%, 25-75%) with the median; other scenarios' medians; history; targets."""
     setup(lang)
     ax = _new_ax(ax)
-    sc = res.scenario
-    years = np.array(res.years)
-    v = res.indicator("baseline", unit, indicator)
-    ind = sc.structure.indicators[indicator]
-    ok = np.ones(len(years), bool)
-    if ind.is_flow and res.T == sc.starts[sc.unit].year:
-        ok[0] = False
-    q = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
-    base = sc.policies[0]
-    ax.fill_between(years[ok], q[0][ok], q[4][ok], color=COLORS[0], alpha=0.15, lw=0, label=t("band90", lang))
-    ax.fill_between(years[ok], q[1][ok], q[3][ok], color=COLORS[0], alpha=0.30, lw=0, label=t("band50", lang))
-    ax.plot(years[ok], q[2][ok], color=COLORS[0], lw=2.5, label=(f"{t('median', lang)}：{base.zh}" if lang == "zh" else f"{t('median', lang)}: {base.en}"))
-    for k, pol in enumerate(sc.policies[1:], start=1):
-        m = np.median(res.indicator(pol.name, unit, indicator), axis=1)
-        ax.plot(years[ok], m[ok], color=COLORS[k % len(COLORS)], lw=1.8, ls="--",
-                label=pol.zh if lang == "zh" else pol.en)
-    hist = sorted((r.year, r.value) for r in sc.rows if r.unit == unit and r.indicator == indicator and r.is_actual)
+    pr = rd.projection
+    pr = pr[(pr.unit == unit) & (pr.indicator == indicator)]
+    base = pr[pr.scenario == "baseline"].sort_values("year")
+    x = base.year.to_numpy()
+    ax.fill_between(x, base.p05, base.p95, color=COLORS[0], alpha=0.15, lw=0, label=t("band90", lang))
+    ax.fill_between(x, base.p25, base.p75, color=COLORS[0], alpha=0.30, lw=0, label=t("band50", lang))
+    ax.plot(x, base.p50, color=COLORS[0], lw=2.5, label=t("median", lang) + SEP[lang] + rd.policy_label("baseline", lang))
+    for k, pol in enumerate(rd.policy_names[1:], start=1):
+        sub = pr[pr.scenario == pol].sort_values("year")
+        ax.plot(sub.year, sub.p50, color=COLORS[k % len(COLORS)], lw=1.8, ls="--", label=rd.policy_label(pol, lang))
+    hist = _history(rd, unit, indicator)
     if hist:
-        hx, hy = zip(*hist)
-        ax.plot(hx, hy, "o", color="black", ms=8, zorder=5, label=t("actual", lang))
-    tg = [(x.year, x.value) for x in sc.targets if x.unit == unit and x.indicator == indicator]
+        ax.plot(*zip(*hist), "o", color="black", ms=8, zorder=5, label=t("actual", lang))
+    tg = _targets(rd, unit, indicator)
     if tg:
-        tx, ty = zip(*tg)
-        ax.plot(tx, ty, "X", color="#d62728", ms=13, mec="white", zorder=6, label=t("target", lang))
-        for x, y in tg:
-            ax.annotate(f"{y:,.0f}", (x, y), textcoords="offset points", xytext=(8, 6), color="#d62728", fontsize=12)
-    title = f"{sc.unit_label(unit, lang)}：{ind.zh}" if lang == "zh" else f"{sc.unit_label(unit, lang)}: {ind.en}"
-    ax.set_title(title)
+        ax.plot(*zip(*tg), "X", color="#d62728", ms=13, mec="white", zorder=6, label=t("target", lang))
+        for yx, yv in tg:
+            ax.annotate(f"{yv:,.0f}", (yx, yv), textcoords="offset points", xytext=(8, 6), color="#d62728", fontsize=12)
+    ax.set_title(rd.unit_label(unit, lang) + SEP[lang] + rd.ind_label(indicator, lang))
     ax.set_xlabel(t("year", lang))
     ax.set_ylabel(t("firms", lang))
-    allx = list(years) + [h[0] for h in hist] + [x for x, _ in tg]
-    ax.set_xticks(range(min(allx), max(allx) + 1))
+    allx = list(x) + [h[0] for h in hist] + [g[0] for g in tg]
+    ax.set_xticks(range(int(min(allx)), int(max(allx)) + 1))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="upper left", frameon=False)
     ax.set_ylim(bottom=0)
     return ax
 
 
-def p_met_bars(res, ax=None, lang: str = "zh"):
-    """P(target met) per policy for every target of the main unit, with cost to the target year."""
+def p_met_bars(rd, ax=None, lang: str = "zh"):
+    """P(target met) per scenario for every target of the main unit."""
     setup(lang)
-    sc = res.scenario
-    tf = res.scenarios_frame()
-    tf = tf[tf.unit == sc.unit]
-    targets = list(dict.fromkeys(zip(tf.indicator, tf.year, tf.target)))
-    ax = _new_ax(ax, size=(11, 6))
-    n = len(sc.policies)
-    width = 0.8 / n
-    for k, pol in enumerate(sc.policies):
-        sub = tf[tf.scenario == pol.name].set_index(["indicator", "year"])
-        ys = [sub.loc[(i, y), "p_met"] for i, y, _ in targets]
-        xs = np.arange(len(targets)) + (k - (n - 1) / 2) * width
-        ax.bar(xs, ys, width=width * 0.95, color=COLORS[k % len(COLORS)], label=pol.zh if lang == "zh" else pol.en)
-    names = [f"{sc.structure.indicators[i].zh if lang == 'zh' else sc.structure.indicators[i].en}\n{y}: {v:,.0f}"
-             for i, y, v in targets]
+    sf = rd.scenarios
+    sf = sf[sf.unit == rd.main_unit]
+    targets = list(dict.fromkeys(zip(sf.indicator, sf.year, sf.target)))
+    ax = _new_ax(ax, size=(max(8, 1.6 * len(targets) + 4), 6))
+    pols = rd.policy_names
+    width = 0.8 / len(pols)
+    for k, pol in enumerate(pols):
+        sub = sf[sf.scenario == pol].set_index(["indicator", "year"])
+        ys = [float(sub.loc[(i, y), "p_met"]) for i, y, _ in targets]
+        xs = np.arange(len(targets)) + (k - (len(pols) - 1) / 2) * width
+        ax.bar(xs, ys, width=width * 0.95, color=COLORS[k % len(COLORS)], label=rd.policy_label(pol, lang))
     ax.set_xticks(range(len(targets)))
-    ax.set_xticklabels(names)
-    ax.set_ylim(0, 1)
+    ax.set_xticklabels([f"{rd.ind_label(i, lang)}\n{y}: {v:,.0f}" for i, y, v in targets], fontsize=11)
+    ax.set_ylim(0, 1.05)
     ax.axhline(0.8, color="grey", ls=":", lw=1)
     ax.set_ylabel(t("p_met", lang))
-    ax.set_title(("各方案目标达成概率：" + sc.unit_label(sc.unit, lang)) if lang == "zh"
-                 else f"Probability of meeting each target: {sc.unit_label(sc.unit, lang)}")
-    ax.legend(frameon=False, loc="upper right", fontsize=10)
+    ax.set_title(("各方案目标达成概率：" if lang == "zh" else "Probability of meeting each target: ")
+                 + rd.unit_label(rd.main_unit, lang))
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=10)
     return ax
+
+
+def cost_vs_probability(rd, ax=None, lang: str = "zh"):
+    """Each scenario's total cost to the headline target year against its P(met)."""
+    setup(lang)
+    ht = rd.manifest.get("headline_target")
+    ax = _new_ax(ax, size=(10, 6))
+    if not ht:
+        return ax
+    sf = rd.scenarios
+    sf = sf[(sf.unit == ht["unit"]) & (sf.indicator == ht["indicator"]) & (sf.year == ht["year"])]
+    for k, pol in enumerate(rd.policy_names):
+        r = sf[sf.scenario == pol].iloc[0]
+        ax.errorbar(r.cost_to_year_p50_10k_yuan, r.p_met,
+                    xerr=[[r.cost_to_year_p50_10k_yuan - r.cost_to_year_p10_10k_yuan],
+                          [r.cost_to_year_p90_10k_yuan - r.cost_to_year_p50_10k_yuan]],
+                    fmt="o", ms=11, color=COLORS[k % len(COLORS)], capsize=4, label=rd.policy_label(pol, lang))
+    ax.set_xlabel(t("cost", lang) + (f"，至{ht['year']}年累计" if lang == "zh" else f", total to {ht['year']}"))
+    ax.set_ylabel(t("p_met", lang))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title((f"成本与达成概率：{rd.unit_label(ht['unit'], lang)}{ht['year']}年{rd.ind_label(ht['indicator'], lang)}"
+                  f"≥{ht['target']:,.0f}") if lang == "zh" else
+                 f"Cost vs probability: {rd.ind_label(ht['indicator'], lang)} >= {ht['target']:,.0f} in {ht['year']}")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=10, loc="best")
+    return ax
+
+
+WATERFALL = [("first", ("new_cert",), +1), ("relocated", ("relocated_in",), +1),
+             ("lapsed", ("expired_to_sme", "expired_exit"), -1), ("exits", ("hte_exit", "leader_exit"), -1)]
+WF_TEXT = {"start": {"zh": "起点", "en": "Start"}, "first": {"zh": "+首次认定", "en": "+First cert."},
+           "relocated": {"zh": "+整体迁入", "en": "+Relocated in"}, "lapsed": {"zh": "−到期未续", "en": "−Lapsed"},
+           "exits": {"zh": "−注销退出", "en": "−Exits"}, "end": {"zh": "终点", "en": "End"}}
+
+
+def waterfall(rd, ax=None, lang: str = "zh"):
+    """Components of change of valid HTE from the last actual year to the headline target
+    year, one panel per scenario (mean flows): start + first certifications + relocations
+    - lapsed certificates - exits = end. Returns the axes array."""
+    setup(lang)
+    import matplotlib.pyplot as plt
+    ht = rd.manifest.get("headline_target")
+    pols = rd.policy_names
+    ncol = min(3, len(pols))
+    nrow = int(np.ceil(len(pols) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.4 * nrow + 0.6), dpi=100, squeeze=False, sharey=True)
+    if not ht:
+        return axes
+    T = rd.manifest["last_actual_year"]
+    pr, fl = rd.projection, rd.flows
+    start = float(pr[(pr.unit == rd.main_unit) & (pr.indicator == "hte_valid") & (pr.scenario == "baseline")
+                     & (pr.year == T)]["mean"].iloc[0])
+    for ax, pol in zip(axes.flat, pols):
+        level, xs, labels = start, [], [WF_TEXT["start"][lang]]
+        ax.bar(0, start, color="#9e9e9e", width=0.7)
+        ax.text(0, start, f"{start:,.0f}", ha="center", va="bottom", fontsize=10)
+        for k, (key, flows, sign) in enumerate(WATERFALL, start=1):
+            v = float(fl[(fl.scenario == pol) & fl.flow.isin(flows) & (fl.year > T) & (fl.year <= ht["year"])]["mean"].sum())
+            bottom = level if sign > 0 else level - v
+            ax.bar(k, v, bottom=bottom, color="#2e7d32" if sign > 0 else "#c62828", width=0.7)
+            ax.text(k, bottom + v, f"{'+' if sign > 0 else '−'}{v:,.0f}", ha="center", va="bottom", fontsize=10)
+            level += sign * v
+            labels.append(WF_TEXT[key][lang])
+        n = len(WATERFALL) + 1
+        ax.bar(n, level, color=COLORS[0], width=0.7)
+        ax.text(n, level, f"{level:,.0f}", ha="center", va="bottom", fontsize=11)
+        labels.append(WF_TEXT["end"][lang])
+        ax.axhline(ht["target"], color="#d62728", ls="--", lw=1.3)
+        ax.set_xticks(range(n + 1))
+        ax.set_xticklabels(labels, fontsize=9, rotation=30)
+        ax.set_title(rd.policy_label(pol, lang), fontsize=12)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(pols):]:
+        ax.set_visible(False)
+    fig.suptitle((f"{rd.unit_label(rd.main_unit, lang)}有效高企变动分解 {T}→{ht['year']}（均值；红虚线为目标{ht['target']:,.0f}）"
+                  if lang == "zh" else
+                  f"{rd.unit_label(rd.main_unit, lang)}: change in valid HTE {T} to {ht['year']} "
+                  f"(means; red line = target {ht['target']:,.0f})"), fontsize=15)
+    return axes
+
+
+def tornado(rd, policy: str = "baseline", ax=None, lang: str = "zh", top: int = 10):
+    """Median target-year outcome when each factor is in its bottom vs top decile."""
+    setup(lang)
+    tf = rd.tornado
+    ax = _new_ax(ax, size=(11, 6.5))
+    if tf.empty:
+        return ax
+    tf = tf[tf.scenario == policy].sort_values("swing", ascending=True).tail(top)
+    med = float(tf.outcome_median.iloc[0])
+
+    def name(r):
+        if r.kind == "rate":
+            return rd.labels["rates"][r.factor][lang]
+        if r.kind == "lever":
+            return (("政策效果：" if lang == "zh" else "lever effect: ") + rd.labels["levers"][r.factor][lang])
+        return "起始有效高企数" if lang == "zh" else "Start level of valid HTE"
+
+    for y, (_, r) in enumerate(tf.iterrows()):
+        ax.barh(y, r.outcome_at_p10 - med, left=med, color="#8fb3d9", height=0.6)
+        ax.barh(y, r.outcome_at_p90 - med, left=med, color="#1f4e79", height=0.6)
+    ax.axvline(med, color="black", lw=1)
+    target = float(tf.target.iloc[0])
+    ax.axvline(target, color="#d62728", ls="--", lw=1.5)
+    ax.set_yticks(range(len(tf)))
+    ax.set_yticklabels([name(r) for _, r in tf.iterrows()], fontsize=11)
+    ind, year = tf.indicator.iloc[0], int(tf.year.iloc[0])
+    ax.set_xlabel((f"{year}年{rd.ind_label(ind, lang)}（中位数）" if lang == "zh" else f"{rd.ind_label(ind, lang)} in {year} (median)"))
+    ax.set_title((f"敏感性：{rd.policy_label(policy, lang)}（浅色=因素处于低10%，深色=高10%）" if lang == "zh" else
+                  f"Sensitivity: {rd.policy_label(policy, lang)} (light = factor in bottom 10%, dark = top 10%)"),
+                 fontsize=14)
+    return ax
+
+
+def subunit_multiples(rd, indicator: str = "hte_valid", policy: str = "baseline", lang: str = "zh"):
+    """Small multiples: each sub-unit's projection (median, 10-90%) against its yearly targets.
+
+    A panel is flagged on track (green) when P(target met) >= 0.5 in its last target year.
+    Returns the figure's axes array.
+    """
+    setup(lang)
+    import matplotlib.pyplot as plt
+    parts = rd.sub_units
+    ncol = 4 if len(parts) > 4 else len(parts)
+    nrow = int(np.ceil(len(parts) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow + 0.6), dpi=100, squeeze=False)
+    pr = rd.projection
+    tg_all = rd.targets
+    for ax, unit in zip(axes.flat, parts):
+        sub = pr[(pr.unit == unit) & (pr.indicator == indicator) & (pr.scenario == policy)].sort_values("year")
+        ax.fill_between(sub.year, sub.p10, sub.p90, color=COLORS[0], alpha=0.25, lw=0)
+        ax.plot(sub.year, sub.p50, color=COLORS[0], lw=2)
+        hist = _history(rd, unit, indicator)
+        if hist:
+            ax.plot(*zip(*hist), "o", color="black", ms=6)
+        tg = _targets(rd, unit, indicator)
+        flag, colour = "", "black"
+        if tg:
+            ax.plot(*zip(*tg), "X", color="#d62728", ms=9, mec="white")
+            ly = tg[-1][0]
+            row = tg_all[(tg_all.unit == unit) & (tg_all.indicator == indicator) & (tg_all.year == ly)
+                         & (tg_all.scenario == policy)]
+            p = float(row.p_met.iloc[0])
+            ok = p >= 0.5
+            colour = "#2e7d32" if ok else "#c62828"
+            flag = (f"{'达标' if ok else '落后'} {p:.0%}" if lang == "zh" else f"{'on track' if ok else 'behind'} {p:.0%}")
+        ax.set_title(f"{rd.unit_label(unit, lang)}  {flag}", color=colour, fontsize=13)
+        ax.set_xticks(list(sub.year))
+        ax.tick_params(labelsize=10)
+        ax.set_ylim(bottom=0)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(parts):]:
+        ax.set_visible(False)
+    main = rd.unit_label(rd.main_unit, lang)
+    fig.suptitle((f"{main}各分区{rd.ind_label(indicator, lang)}：{rd.policy_label(policy, lang)}（中位数与80%区间，×为年度目标）"
+                  if lang == "zh" else
+                  f"{main} sub-units, {rd.ind_label(indicator, lang)}: {rd.policy_label(policy, lang)} "
+                  "(median, 80% interval; x = yearly target)"), fontsize=16)
+    return axes
 
 
 def save(ax, stem: str) -> list[str]:
@@ -121,47 +286,36 @@ def save(ax, stem: str) -> list[str]:
     return [stem + ".png", stem + ".svg"]
 
 
-def subunit_multiples(res, indicator: str = "hte_valid", policy: str = "baseline", lang: str = "zh"):
-    """Small multiples: each sub-unit's projection (median, 10-90%) against its yearly targets.
-
-    A panel is flagged on track (green) when P(target met) >= 0.5 in its last target year.
-    Returns the figure's axes array.
-    """
-    setup(lang)
-    import matplotlib.pyplot as plt
-    sc = res.scenario
-    parts = list(sc.parts)
-    ncol = 4 if len(parts) > 4 else len(parts)
-    nrow = int(np.ceil(len(parts) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.3 * nrow), dpi=100, squeeze=False)
-    years = np.array(res.years)
-    ind = sc.structure.indicators[indicator]
-    for ax, unit in zip(axes.flat, parts):
-        v = res.indicator(policy, unit, indicator)
-        q = np.quantile(v, [0.1, 0.5, 0.9], axis=1)
-        ax.fill_between(years, q[0], q[2], color=COLORS[0], alpha=0.25, lw=0)
-        ax.plot(years, q[1], color=COLORS[0], lw=2)
-        hist = sorted((r.year, r.value) for r in sc.rows if r.unit == unit and r.indicator == indicator and r.is_actual)
-        if hist:
-            ax.plot(*zip(*hist), "o", color="black", ms=6)
-        tg = sorted((x.year, x.value) for x in sc.targets if x.unit == unit and x.indicator == indicator)
-        flag, colour = "", "black"
-        if tg:
-            ax.plot(*zip(*tg), "X", color="#d62728", ms=9, mec="white")
-            ly, lv = tg[-1]
-            p = float(np.mean(v[res.year_index(ly)] >= lv))
-            ok = p >= 0.5
-            colour = "#2e7d32" if ok else "#c62828"
-            flag = (f"{'达标' if ok else '落后'} {p:.0%}" if lang == "zh" else f"{'on track' if ok else 'behind'} {p:.0%}")
-        ax.set_title(f"{sc.unit_label(unit, lang)}  {flag}", color=colour, fontsize=13)
-        ax.set_xticks(list(years))
-        ax.tick_params(labelsize=10)
-        ax.set_ylim(bottom=0)
-        ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[len(parts):]:
-        ax.set_visible(False)
-    pol = next(p for p in sc.policies if p.name == policy)
-    fig.suptitle((f"{sc.unit_label(sc.unit, lang)}各分区{ind.zh}：{pol.zh}（中位数与80%区间，×为年度目标）" if lang == "zh"
-                  else f"{sc.unit_label(sc.unit, lang)} sub-units, {ind.en}: {pol.en} (median, 80% interval; x = yearly target)"),
-                 fontsize=16)
-    return axes
+def render_all(rd, d, lang: str) -> list[str]:
+    """Every figure of a run into folder ``d``; returns the PNG paths in reading order."""
+    from pathlib import Path
+    d = Path(d)
+    d.mkdir(exist_ok=True)
+    out = []
+    main = rd.main_unit
+    pr = rd.projection
+    inds = [i for i in rd.labels["indicators"] if i in set(pr[pr.unit == main].indicator)]
+    for ind in inds:
+        out.append(save(fan_chart(rd, main, ind, lang=lang), str(d / f"fan_{main}_{ind}"))[0])
+    if 0 < len(rd.sub_units) <= 4:
+        for unit in rd.sub_units:
+            for ind in rd.labels["key_indicators"]:
+                if ind in set(pr[pr.unit == unit].indicator):
+                    out.append(save(fan_chart(rd, unit, ind, lang=lang), str(d / f"fan_{unit}_{ind}"))[0])
+    if rd.sub_units:
+        tg = rd.targets
+        for ind in rd.labels["key_indicators"]:
+            if not tg.empty and ((tg.indicator == ind) & tg.unit.isin(rd.sub_units)).any():
+                out.append(save(subunit_multiples(rd, ind, lang=lang).flat[0], str(d / f"subunits_{ind}"))[0])
+    if not rd.scenarios.empty:
+        out.append(save(p_met_bars(rd, lang=lang), str(d / "p_met_by_scenario"))[0])
+        out.append(save(cost_vs_probability(rd, lang=lang), str(d / "cost_vs_probability"))[0])
+        out.append(save(waterfall(rd, lang=lang).flat[0], str(d / "waterfall"))[0])
+        out.append(save(tornado(rd, "baseline", lang=lang), str(d / "tornado_baseline"))[0])
+        best = rd.scenarios[rd.scenarios.scenario != "baseline"]
+        ht = rd.manifest.get("headline_target")
+        if ht and not best.empty:
+            best = best[(best.indicator == ht["indicator"]) & (best.year == ht["year"]) & (best.unit == ht["unit"])]
+            pol = best.sort_values(["p_met", "scenario"], ascending=[False, True]).scenario.iloc[0]
+            out.append(save(tornado(rd, pol, lang=lang), str(d / f"tornado_{pol}"))[0])
+    return out

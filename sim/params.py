@@ -32,6 +32,8 @@ class Param:
     mean: float        # prior mean of u
     sd: float          # prior sd of u
     source: str
+    zh: str = ""
+    en: str = ""
 
     def natural(self, u):
         return expit(u) if self.kind == "logit" else np.exp(u)
@@ -79,12 +81,13 @@ class ParamSpace:
     def scaled(self, factor: float, which=None) -> "ParamSpace":
         """A copy with prior sd multiplied by ``factor`` (for sensitivity analysis)."""
         return ParamSpace([Param(p.name, p.kind, p.mean, p.sd * factor if (which is None or p.name in which) else p.sd,
-                                 p.source) for p in self.params])
+                                 p.source, p.zh, p.en) for p in self.params])
 
 
 def rate_prior(t: Table, name: str, kind: str) -> Param:
     """Read one [rates.NAME] table of a priors file."""
     source = t.string("source")
+    zh, en = t.string("zh", default=name), t.string("en", default=name)
     if kind == "logit":
         a, b = t.pair("beta", lo=1e-6, ordered=False)
         if a <= 0 or b <= 0:
@@ -100,7 +103,7 @@ def rate_prior(t: Table, name: str, kind: str) -> Param:
         sd = t.number("log_sd", lo=0.01, hi=5.0)
         mean = float(np.log(median))
     t.close()
-    return Param(name, kind, mean, sd, source)
+    return Param(name, kind, mean, sd, source, zh, en)
 
 
 def natural_of(space: ParamSpace, u: np.ndarray, name: str) -> np.ndarray:

@@ -62,6 +62,7 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
     _csv(res.costs_frame(), d / "costs.csv")
     _csv(res.scenarios_frame(), d / "scenarios.csv")
     _csv(res.calibration.summary(), d / "calibration.csv")
+    _csv(res.tornado_frame(), d / "tornado.csv")
     used = rows_to_frame([r for r in sc.rows if r.unit in sc.report_units + sc.pool_with])
     _csv(used, d / "sources.csv")
     cal = res.calibration
@@ -85,29 +86,39 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
         "calibration_notes": list(cal.notes),
         "policies": [{"name": p.name, "zh": p.zh, "en": p.en, "from_year": p.from_year,
                       "levers": dict(p.settings)} for p in sc.policies],
+        "labels": labels(sc, cal),
+        "headline_target": (lambda t: None if t is None else {"unit": t.unit, "indicator": t.indicator, "year": t.year,
+                                                                "target": t.value})(res.headline_target()),
         "targets_not_scored": [{"unit": r.unit, "indicator": r.indicator, "year": r.year, "value": r.value,
                                 "why": why} for r, why in sc.skipped_targets],
     }
     (d / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n",
                                 encoding="utf-8")
     if figures:
-        _figures(res, d / "figures", lang)
+        render(d, lang)
 
 
-def _figures(res, d: Path, lang: str) -> None:
-    from . import figures as fg
-    d.mkdir()
-    sc = res.scenario
-    for ind in res.reported_indicators(sc.unit):
-        fg.save(fg.fan_chart(res, sc.unit, ind, lang=lang), str(d / f"fan_{sc.unit}_{ind}"))
-    if 0 < len(sc.parts) <= 4:
-        for unit in sc.parts:
-            for ind in res.reported_indicators(unit):
-                if ind in sc.key_indicators:
-                    fg.save(fg.fan_chart(res, unit, ind, lang=lang), str(d / f"fan_{unit}_{ind}"))
-    if sc.parts:
-        for ind in sc.key_indicators:
-            if any(t.indicator == ind and t.unit in sc.parts for t in sc.targets):
-                fg.save(fg.subunit_multiples(res, ind, lang=lang).flat[0], str(d / f"subunits_{ind}"))
-    if sc.targets:
-        fg.save(fg.p_met_bars(res, lang=lang), str(d / "p_met_by_scenario"))
+def labels(sc, cal) -> dict:
+    """Every label a figure or report needs, so a run folder renders without the inputs."""
+    st = sc.structure
+    return {
+        "scenario": {"zh": sc.zh, "en": sc.en},
+        "units": {u: {"zh": sc.units[u].zh, "en": sc.units[u].en} for u in sc.report_units},
+        "indicators": {k: {"zh": v.zh, "en": v.en, "is_flow": v.is_flow} for k, v in st.indicators.items()},
+        "flows": {k: v for k, v in st.flow_labels.items()},
+        "policies": [{"name": p.name, "zh": p.zh, "en": p.en} for p in sc.policies],
+        "levers": {k: {"zh": v.zh, "en": v.en, "strength": list(v.strength), "strength_source": v.strength_source,
+                       "source_file": v.source_file, "passage": v.passage, "cost_note": v.cost_note}
+                   for k, v in sorted(sc.levers.items())},
+        "rates": {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params[: cal.n_rates]},
+        "key_indicators": list(sc.key_indicators),
+        "main_unit": sc.unit,
+        "sub_units": list(sc.parts),
+    }
+
+
+def render(folder: Path, lang: str) -> list[str]:
+    """Draw every figure of a run folder from its tables (used by run and by report)."""
+    from .figures import render_all
+    from .rundata import load_run
+    return render_all(load_run(folder), Path(folder) / "figures", lang)

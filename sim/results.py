@@ -178,3 +178,49 @@ class Results:
                 out.append(f"[{r.scenario}] {sc.unit_label(r.unit, 'en')} {ind.en} {r.year} target {r.target:,.0f}: "
                            f"P(met) = {r.p_met:.2f} (+-{r.mc_se:.3f}), median {r['median']:,.0f}")
         return out
+
+    def headline_target(self):
+        """The target the meeting asks about first: the main unit's valid HTE target in the
+        latest target year (else its first target)."""
+        sc = self.scenario
+        main = [t for t in sc.targets if t.unit == sc.unit]
+        hte = [t for t in main if t.indicator == "hte_valid"]
+        pool = hte or main or list(sc.targets)
+        return max(pool, key=lambda t: t.year) if pool else None
+
+    def tornado_frame(self) -> pd.DataFrame:
+        """Sensitivity of the headline target-year outcome to each rate and lever strength.
+
+        For each factor (a rate's value per path, a lever's strength per path, the start
+        level), the median outcome among the paths in the factor's bottom decile and in its
+        top decile: a conditional-expectation tornado from the same simulated paths (no
+        re-simulation). Lever strengths matter only where a scenario changes the lever.
+        """
+        tg = self.headline_target()
+        if tg is None:
+            return pd.DataFrame()
+        sc = self.scenario
+        yi = self.year_index(tg.year)
+        space = self.calibration.space
+        factors = [(p.name, "rate", self.paths.rates[:, i]) for i, p in enumerate(space.params[: self.calibration.n_rates])]
+        factors += [(name, "lever", s) for name, s in sorted(self.paths.strengths.items())]
+        hte = sc.structure.indicator_weights("hte_valid")[: sc.structure.K]
+        factors.append(("start_hte", "start", (self.paths.x_T.sum(axis=1) @ hte)))
+        rows = []
+        for pol in self.policy_names():
+            v = self.indicator(pol, tg.unit, tg.indicator)[yi]
+            med = float(np.median(v))
+            for name, kind, f in factors:
+                if kind == "lever":
+                    lv = sc.levers[name]
+                    if lv.kind != "shift" or self.sim(pol).policy.amount(name) == lv.calibrated_at:
+                        continue
+                lo_q, hi_q = np.quantile(f, [0.1, 0.9])
+                if hi_q <= lo_q:
+                    continue
+                lo = float(np.median(v[f <= lo_q]))
+                hi = float(np.median(v[f >= hi_q]))
+                rows.append(dict(scenario=pol, unit=tg.unit, indicator=tg.indicator, year=tg.year, target=tg.value,
+                                 factor=name, kind=kind, factor_p10=float(lo_q), factor_p90=float(hi_q),
+                                 outcome_at_p10=lo, outcome_at_p90=hi, outcome_median=med, swing=abs(hi - lo)))
+        return pd.DataFrame(rows)

@@ -40,3 +40,12 @@ def yuyao_results():
     sc = load_scenario(SCENARIOS / "yuyao.toml")
     cal = fit(sc, draws=1000)
     return project(sc, cal, n_paths=2000)
+
+
+@pytest.fixture(scope="session")
+def yuyao_run(yuyao_results, tmp_path_factory):
+    """The Yuyao results written to a run folder (tables only) and read back."""
+    from sim.report import write_run
+    from sim.rundata import load_run
+    folder = write_run(yuyao_results, tmp_path_factory.mktemp("runs"), lang="zh", figures=False)
+    return load_run(folder)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 
-def test_fan_chart_plots_history_targets_and_labels(yuyao_results):
+def test_fan_chart_plots_history_targets_and_labels(yuyao_results, yuyao_run):
+    import matplotlib.pyplot as plt
     from sim import figures as fg
     for lang, title, target_label in (("zh", "余姚市：有效高新技术企业", "规划目标"),
                                       ("en", "Yuyao: Valid High-Tech Enterprises", "Plan target")):
-        ax = fg.fan_chart(yuyao_results, "yuyao", "hte_valid", lang=lang)
+        ax = fg.fan_chart(yuyao_run, "yuyao", "hte_valid", lang=lang)
         assert ax.get_title() == title
         lines = {ln.get_label(): ln for ln in ax.get_lines()}
         tx, ty = lines[target_label].get_data()
@@ -21,8 +22,32 @@ def test_fan_chart_plots_history_targets_and_labels(yuyao_results):
         med = np.median(yuyao_results.indicator("baseline", "yuyao", "hte_valid"), axis=1)
         base = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-" and len(ln.get_xdata()) == len(med)][0]
         assert list(base.get_ydata()) == pytest.approx(list(med))
-        import matplotlib.pyplot as plt
+        assert ax.get_xlabel() == ("年份" if lang == "zh" else "Year")
         plt.close(ax.figure)
+
+
+def test_every_figure_renders_in_both_languages(yuyao_run, tmp_path):
+    from sim.figures import render_all
+    for lang in ("zh", "en"):
+        pngs = render_all(yuyao_run, tmp_path / lang, lang)
+        names = {p.rsplit("/", 1)[-1] for p in pngs}
+        assert {"fan_yuyao_hte_valid.png", "p_met_by_scenario.png", "cost_vs_probability.png", "waterfall.png",
+                "tornado_baseline.png"} <= names
+        for p in pngs:
+            assert (tmp_path / lang / p.rsplit("/", 1)[-1]).stat().st_size > 10_000
+
+
+def test_waterfall_adds_up_to_the_projected_mean(yuyao_run):
+    """start + first certifications + relocations - lapsed - exits = the projected mean."""
+    from sim.figures import WATERFALL
+    fl, pr = yuyao_run.flows, yuyao_run.projection
+    T, year = 2024, 2025
+    for pol in yuyao_run.policy_names:
+        start = pr[(pr.unit == "yuyao") & (pr.indicator == "hte_valid") & (pr.scenario == pol) & (pr.year == T)]["mean"].iloc[0]
+        end = pr[(pr.unit == "yuyao") & (pr.indicator == "hte_valid") & (pr.scenario == pol) & (pr.year == year)]["mean"].iloc[0]
+        change = sum(sign * fl[(fl.scenario == pol) & fl.flow.isin(flows) & (fl.year == year)]["mean"].sum()
+                     for _, flows, sign in WATERFALL)
+        assert start + change == pytest.approx(end, abs=0.01)
 
 
 def test_scenario_differences_have_small_mc_error(yuyao_results):
