@@ -25,7 +25,12 @@ actual year are kept: the projection starts from them.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import optimize, stats
@@ -126,30 +131,43 @@ class Model:
                     (sc.structure.indicator_weights(r.indicator), r.value, (ind.cv * r.value) ** 2 + 0.25))
             self.obs[u] = obs
         self.T = {u: max(self.obs[u], default=sc.starts[u].year) for u in sc.fit_units}
+        # flows nobody observed never feed back into the tiers: the filter can leave them out
+        n = self.c.K + self.c.F
+        seen = np.zeros(n, bool)
+        seen[: self.c.K] = True
+        for o in self.obs.values():
+            for lst in o.values():
+                for h, _, _ in lst:
+                    seen |= h != 0
+        self.keep = np.flatnonzero(seen)
         self.n_obs = sum(len(v) for o in self.obs.values() for v in o.values())
         self.start_index = {u: [self.space.index[f"{u}.{n}"] for n in START_NAMES] for u in sc.fit_units}
 
-    def unit_filter(self, theta: np.ndarray, unit: str):
+    def unit_filter(self, theta: np.ndarray, unit: str, full: bool = False):
         """Log-likelihood of a unit's actuals and the filtered (mean, cov) at its year T.
 
-        ``theta`` is (n,) or a batch (B, n); returns arrays with a leading batch axis.
+        ``theta`` is (n,) or a batch (B, n); returns arrays with a leading batch axis. The
+        state holds the tiers and the observed flows only, unless ``full`` (all flows).
         """
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         c = self.c
         nat = self.space.natural(theta)
         x0 = c._start_vec(nat[:, self.start_index[unit]])
         G, cvec, pis, lam = c.system_batch(nat[:, : self.n_rates], c.sizes(x0))
-        B, n = theta.shape[0], c.K + c.F
-        m = np.concatenate([x0, np.zeros((B, c.F))], axis=1)
+        keep = np.arange(c.K + c.F) if full else self.keep
+        G, cvec = G[:, keep][:, :, keep], cvec[:, keep]
+        B, n = theta.shape[0], len(keep)
+        m = np.concatenate([x0, np.zeros((B, c.F))], axis=1)[:, keep]
         P = np.zeros((B, n, n))
         ll = np.zeros(B)
         start = self.sc.starts[unit].year
         for year in range(start, self.T[unit] + 1):
             if year > start:
-                Q = c.noise_batch(m[:, : c.K], pis, lam)
+                Q = c.noise_batch(m[:, : c.K], pis, lam)[:, keep][:, :, keep]
                 m = np.einsum("bij,bj->bi", G, m) + cvec
                 P = G @ P @ G.transpose(0, 2, 1) + Q
             for h, y, r in self.obs[unit].get(year, ()):
+                h = h[keep]
                 Ph = P @ h
                 S = Ph @ h + r
                 e = y - m @ h
@@ -276,7 +294,7 @@ def ess_bulk(x: np.ndarray) -> np.ndarray:
 
 
 def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, until: int | None = None,
-        prior_scale: float = 1.0, chains: int = 32, steps: int = 1600, burn: int = 800) -> Calibration:
+        prior_scale: float = 1.0, chains: int = 32, steps: int = 1400, burn: int = 700) -> Calibration:
     """Fit a scenario's rates and start levels; return the importance-weighted posterior."""
     model = Model(sc, rows=rows, until=until, prior_scale=prior_scale)
     space = model.space
@@ -302,10 +320,7 @@ def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, unt
     keep = np.linspace(0, len(flat) - 1, min(draws, len(flat))).astype(int)
     X = flat[keep]
     w = np.full(len(X), 1.0 / len(X))
-    zm = zc = None
-    for u in sc.fit_units:
-        if u == sc.unit:
-            _, zm, zc = model.unit_filter(X, u)
+    _, zm, zc = model.unit_filter(X, sc.unit, full=True)
     ess = float(np.min(ess_par))
     if np.max(rhat) > 1.05:
         worst = space.names[int(np.argmax(rhat))]
@@ -327,3 +342,70 @@ def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, unt
                 chains=chains, steps=steps, burn=burn)
     return Calibration(space, model.n_rates, mode, cov, X, w, ess, zm, zc, model.T[sc.unit], model.n_obs, agrees,
                        tuple(notes), diag, tuple(map(float, rhat)), tuple(map(float, ess_par)))
+
+
+ARRAYS = ("mode", "laplace_cov", "draws", "weights", "z_mean", "z_cov")
+
+
+def fit_key(sc: Scenario, **settings) -> str:
+    """Hash of everything a fit depends on: structure, priors, start levels and actuals of the
+    fit units, the fit settings, the seed and the package version."""
+    from . import __version__
+    model_inputs = {
+        "version": __version__,
+        "structure": repr(sc.structure),
+        "rates": [repr(p) for p in sc.rates.params],
+        "starts": {u: repr(sc.starts[u]) for u in sc.fit_units},
+        "fit_units": sc.fit_units,
+        "actuals": sorted(repr((r.unit, r.indicator, r.year, r.value, r.kind, r.derived_from)) for r in sc.rows
+                          if r.unit in sc.fit_units and r.is_actual),
+        "settings": {k: repr(v) for k, v in sorted(settings.items())},
+        "seed": sc.seed,
+    }
+    return hashlib.sha256(json.dumps(model_inputs, sort_keys=True).encode("utf-8")).hexdigest()[:20]
+
+
+def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, **kw):
+    """Fit, or reuse the fit cached under ``sc.fit_cache`` for the same inputs.
+
+    Returns (calibration, key, reused). The cache is a convenience: an unwritable folder
+    just means no cache.
+    """
+    key = fit_key(sc, seed=seed, **kw)
+    path = Path(sc.fit_cache) / f"{key}.npz" if sc.fit_cache else None
+    if use_cache and path is not None and path.is_file():
+        try:
+            return load_fit(sc, path, seed=seed, **kw), key, True
+        except (OSError, ValueError, KeyError):
+            pass
+    cal = fit(sc, seed=seed, **kw)
+    if use_cache and path is not None:
+        try:
+            save_fit(cal, path)
+        except OSError:
+            pass
+    return cal, key, False
+
+
+def save_fit(cal: Calibration, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(T=cal.T, n_obs=cal.n_obs, ess=cal.ess, laplace_agrees=cal.laplace_agrees, notes=list(cal.notes),
+                diagnostics=cal.diagnostics, rhat=list(cal.rhat), ess_per_param=list(cal.ess_per_param),
+                n_rates=cal.n_rates, names=list(cal.space.names))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-fit-", suffix=".npz", dir=path.parent)
+    os.close(fd)
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **{k: getattr(cal, k) for k in ARRAYS})
+    os.replace(tmp, path)
+
+
+def load_fit(sc: Scenario, path: Path, rows=None, until=None, prior_scale: float = 1.0, **_) -> Calibration:
+    model = Model(sc, rows=rows, until=until, prior_scale=prior_scale)
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        arrays = {k: z[k] for k in ARRAYS}
+    if meta["names"] != list(model.space.names):
+        raise ValueError("cached fit has other parameters")
+    return Calibration(model.space, meta["n_rates"], arrays["mode"], arrays["laplace_cov"], arrays["draws"],
+                       arrays["weights"], meta["ess"], arrays["z_mean"], arrays["z_cov"], meta["T"], meta["n_obs"],
+                       meta["laplace_agrees"], tuple(meta["notes"]), meta["diagnostics"], tuple(meta["rhat"]),
+                       tuple(meta["ess_per_param"]))

@@ -42,24 +42,40 @@ def check(scenario):
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of figures.")
 @click.option("--no-figures", is_flag=True, help="Write the tables only.")
-def run(scenario, paths, seed, out, lang, no_figures):
+@click.option("--refit", is_flag=True, help="Fit again even if a cached fit of the same inputs exists.")
+def run(scenario, paths, seed, out, lang, no_figures, refit):
     """Calibrate, project every scenario, and write a new run folder."""
-    from .calibrate import fit
+    from .calibrate import cached_fit
     from .project import project
     from .report import write_run
     from .scenario import load_scenario
     try:
         sc = load_scenario(scenario)
-        cal = fit(sc, seed=seed)
+        cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit)
         res = project(sc, cal, n_paths=paths, seed=seed)
         dest = write_run(res, out, lang=lang, figures=not no_figures)
     except SimError as exc:
         _fail(exc)
+    click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
+               f"({len(cal.draws)} posterior draws, {cal.n_obs} actuals)")
     for note in cal.notes:
         click.echo(f"calibration: {note}")
     for line in res.headlines(lang):
         click.echo(line)
     click.echo(f"wrote {dest}")
+
+
+@main.command()
+@click.argument("run_folder", type=click.Path(file_okay=False))
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language.")
+def report(run_folder, lang):
+    """Re-render a finished run's figures, report.html and report.xlsx (no simulation)."""
+    from .report import rerender
+    try:
+        folder = rerender(run_folder, lang)
+    except SimError as exc:
+        _fail(exc)
+    click.echo(f"wrote {folder / 'report.html'} and {folder / 'report.xlsx'}")
 
 
 if __name__ == "__main__":

@@ -275,47 +275,79 @@ def subunit_multiples(rd, indicator: str = "hte_valid", policy: str = "baseline"
     return axes
 
 
-def save(ax, stem: str) -> list[str]:
-    """Save the axes' figure as PNG and SVG (no timestamps: same input, same bytes)."""
+def save(ax, stem: str, svg: bool = False) -> list[str]:
+    """Save the axes' figure as PNG (and SVG for the fan charts that go into slides);
+    no timestamps: same input, same bytes."""
     import matplotlib.pyplot as plt
     fig = ax.figure
     fig.tight_layout()
     fig.savefig(stem + ".png", metadata={"Software": None})
-    fig.savefig(stem + ".svg", metadata={"Date": None})
+    out = [stem + ".png"]
+    if svg:
+        fig.savefig(stem + ".svg", metadata={"Date": None})
+        out.append(stem + ".svg")
     plt.close(fig)
-    return [stem + ".png", stem + ".svg"]
+    return out
 
 
-def render_all(rd, d, lang: str) -> list[str]:
-    """Every figure of a run into folder ``d``; returns the PNG paths in reading order."""
-    from pathlib import Path
-    d = Path(d)
-    d.mkdir(exist_ok=True)
-    out = []
+def figure_tasks(rd) -> list[tuple]:
+    """The figures of a run, as (function name, args, kwargs, file stem, svg) in reading order."""
+    tasks = []
     main = rd.main_unit
     pr = rd.projection
-    inds = [i for i in rd.labels["indicators"] if i in set(pr[pr.unit == main].indicator)]
-    for ind in inds:
-        out.append(save(fan_chart(rd, main, ind, lang=lang), str(d / f"fan_{main}_{ind}"))[0])
+    for ind in [i for i in rd.labels["indicators"] if i in set(pr[pr.unit == main].indicator)]:
+        tasks.append(("fan_chart", (main, ind), {}, f"fan_{main}_{ind}", True))
     if 0 < len(rd.sub_units) <= 4:
         for unit in rd.sub_units:
             for ind in rd.labels["key_indicators"]:
                 if ind in set(pr[pr.unit == unit].indicator):
-                    out.append(save(fan_chart(rd, unit, ind, lang=lang), str(d / f"fan_{unit}_{ind}"))[0])
+                    tasks.append(("fan_chart", (unit, ind), {}, f"fan_{unit}_{ind}", True))
     if rd.sub_units:
         tg = rd.targets
         for ind in rd.labels["key_indicators"]:
             if not tg.empty and ((tg.indicator == ind) & tg.unit.isin(rd.sub_units)).any():
-                out.append(save(subunit_multiples(rd, ind, lang=lang).flat[0], str(d / f"subunits_{ind}"))[0])
+                tasks.append(("subunit_multiples", (ind,), {}, f"subunits_{ind}", False))
     if not rd.scenarios.empty:
-        out.append(save(p_met_bars(rd, lang=lang), str(d / "p_met_by_scenario"))[0])
-        out.append(save(cost_vs_probability(rd, lang=lang), str(d / "cost_vs_probability"))[0])
-        out.append(save(waterfall(rd, lang=lang).flat[0], str(d / "waterfall"))[0])
-        out.append(save(tornado(rd, "baseline", lang=lang), str(d / "tornado_baseline"))[0])
+        tasks += [("p_met_bars", (), {}, "p_met_by_scenario", False),
+                  ("cost_vs_probability", (), {}, "cost_vs_probability", False),
+                  ("waterfall", (), {}, "waterfall", False),
+                  ("tornado", ("baseline",), {}, "tornado_baseline", False)]
         best = rd.scenarios[rd.scenarios.scenario != "baseline"]
         ht = rd.manifest.get("headline_target")
         if ht and not best.empty:
             best = best[(best.indicator == ht["indicator"]) & (best.year == ht["year"]) & (best.unit == ht["unit"])]
             pol = best.sort_values(["p_met", "scenario"], ascending=[False, True]).scenario.iloc[0]
-            out.append(save(tornado(rd, pol, lang=lang), str(d / f"tornado_{pol}"))[0])
-    return out
+            tasks.append(("tornado", (pol,), {}, f"tornado_{pol}", False))
+    return tasks
+
+
+def _draw(rd, task, d, lang) -> str:
+    name, args, kwargs, stem, svg = task
+    out = globals()[name](rd, *args, lang=lang, **kwargs)
+    ax = out.flat[0] if hasattr(out, "flat") else out
+    return save(ax, str(d / stem), svg=svg)[0]
+
+
+def _draw_in_worker(job) -> str:
+    from .rundata import load_run
+    folder, task, d, lang = job
+    return _draw(load_run(folder), task, d, lang)
+
+
+def render_all(rd, d, lang: str, workers: int | None = None) -> list[str]:
+    """Every figure of a run into folder ``d``; returns the PNG paths in reading order.
+
+    Figures are independent, so they are drawn on up to ``workers`` processes (default:
+    the machine's cores, at most 4); each worker reads the run folder's tables itself.
+    """
+    import multiprocessing as mp
+    import os
+    from pathlib import Path
+    d = Path(d)
+    d.mkdir(exist_ok=True)
+    tasks = figure_tasks(rd)
+    n = min(workers or os.cpu_count() or 1, 4, len(tasks))
+    if n <= 1 or "fork" not in mp.get_all_start_methods():
+        return [_draw(rd, t, d, lang) for t in tasks]
+    with mp.get_context("fork").Pool(n) as pool:
+        return pool.map(_draw_in_worker, [(rd.folder, t, d, lang) for t in tasks], chunksize=1)

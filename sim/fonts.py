@@ -22,3 +22,31 @@ def use_cjk_font() -> str:
     matplotlib.rcParams["axes.unicode_minus"] = True
     matplotlib.rcParams["svg.hashsalt"] = "sim"
     return FAMILY
+
+
+def subset_font_base64(text: str) -> str:
+    """The SC face of the bundled font, subset to the characters of ``text``, as base64 OTF.
+
+    Lets report.html carry its own Chinese font (a few hundred kB) so it renders the same
+    on a machine with no CJK font. fontTools comes with matplotlib.
+    """
+    import base64
+    import io
+
+    import noto_cjk_sans_otc
+    from fontTools import subset
+    from fontTools.ttLib import TTCollection
+
+    with open(noto_cjk_sans_otc.FONT_PATH, "rb") as fh:
+        coll = TTCollection(fh, lazy=True)
+        face = next(f for f in coll.fonts if FAMILY in str(f["name"].getDebugName(4)))
+        opts = subset.Options()
+        opts.name_IDs = ["*"]
+        opts.notdef_outline = True
+        opts.layout_features = ["*"]
+        sub = subset.Subsetter(opts)
+        sub.populate(text=text + "0123456789,.%–-()（）：:")
+        sub.subset(face)
+        buf = io.BytesIO()
+        face.save(buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")

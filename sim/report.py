@@ -37,6 +37,7 @@ def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True)
     root = Path(out_root) / Path(sc.path).stem
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-run-", dir=root))
+    os.chmod(tmp, 0o755)
     try:
         _write_all(res, tmp, lang, figures)
         while True:
@@ -73,6 +74,7 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
         "seed": res.seed,
         "paths": res.n_paths,
         "language": lang,
+        "last_actual_year_note": "projections start from the fitted state at this year",
         "inputs_sha256_16": dict(sorted(sc.input_hashes.items())),
         "unit": sc.unit,
         "sub_units": list(sc.parts),
@@ -96,6 +98,10 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
                                 encoding="utf-8")
     if figures:
         render(d, lang)
+    else:
+        from .pack import write_xlsx
+        from .rundata import load_run
+        write_xlsx(load_run(d))
 
 
 def labels(sc, cal) -> dict:
@@ -118,7 +124,52 @@ def labels(sc, cal) -> dict:
 
 
 def render(folder: Path, lang: str) -> list[str]:
-    """Draw every figure of a run folder from its tables (used by run and by report)."""
-    from .figures import render_all
+    """Draw every figure, report.html and report.xlsx of a run folder from its tables.
+
+    The figures and the report's embedded font subset are independent jobs, run on the
+    machine's cores at once (fork pool); everything written is the same as a serial run.
+    """
+    import multiprocessing as mp
+    from .figures import _draw_in_worker, figure_tasks
+    from .fonts import subset_font_base64
+    from .pack import font_charset, write_html, write_xlsx
     from .rundata import load_run
-    return render_all(load_run(folder), Path(folder) / "figures", lang)
+    rd = load_run(folder)
+    d = Path(folder) / "figures"
+    d.mkdir(exist_ok=True)
+    jobs = [(rd.folder, t, d, lang) for t in figure_tasks(rd)]
+    n = min(os.cpu_count() or 1, 4)
+    if n > 1 and "fork" in mp.get_all_start_methods():
+        with mp.get_context("fork").Pool(n) as pool:
+            font_job = pool.apply_async(subset_font_base64, (font_charset(rd),))
+            pngs = pool.map(_draw_in_worker, jobs, chunksize=1)
+            font = font_job.get()
+    else:
+        pngs = [_draw_in_worker(j) for j in jobs]
+        font = subset_font_base64(font_charset(rd))
+    write_html(rd, lang, font=font)
+    write_xlsx(rd)
+    return pngs
+
+
+def rerender(folder: str | Path, lang: str) -> Path:
+    """Re-render a finished run's figures and reports (no simulation), atomically: the new
+    files are drawn in a copy of the folder that replaces it only when complete."""
+    folder = Path(folder)
+    from .rundata import load_run
+    load_run(folder)   # validates the folder before anything is touched
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=folder.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        for p in folder.iterdir():
+            if p.is_file() and p.suffix in (".csv", ".json"):
+                shutil.copy2(p, tmp / p.name)
+        render(tmp, lang)
+        old = folder.with_name(f".old-{folder.name}")
+        os.rename(folder, old)
+        os.rename(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder

@@ -150,6 +150,7 @@ class Results:
                 cost = self.total_cost(pol, tg.year)
                 extra_cost = cost - base_cost
                 mean_d = float(d.mean())
+                se = float(d.std(ddof=1) / np.sqrt(len(d)))  # a cost per extra firm only where the gain is real
                 rows.append(dict(unit=tg.unit, scenario=pol, indicator=tg.indicator, year=tg.year, target=tg.value,
                                  p_met=float(np.mean(v >= tg.value)),
                                  extra_vs_baseline_p50=float(np.median(d)), extra_vs_baseline_p10=float(np.quantile(d, 0.1)),
@@ -160,7 +161,7 @@ class Results:
                                  cost_to_year_p90_10k_yuan=float(np.quantile(cost, 0.9)),
                                  extra_cost_mean_10k_yuan=float(extra_cost.mean()),
                                  cost_per_extra_unit_10k_yuan=(float(extra_cost.mean() / mean_d)
-                                                               if pol != "baseline" and mean_d > 0.5 else float("nan"))))
+                                                               if pol != "baseline" and mean_d > max(0.5, 2 * se) else float("nan"))))
         return pd.DataFrame(rows)
 
     def headlines(self, lang: str = "en") -> list[str]:

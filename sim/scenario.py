@@ -79,6 +79,7 @@ class Scenario:
     seed: int
     key_indicators: tuple[str, ...]
     input_hashes: dict[str, str] = field(default_factory=dict)
+    fit_cache: str = ""          # folder of cached fits (calibration/fitted beside the priors file)
 
     @property
     def fit_units(self) -> tuple[str, ...]:
@@ -194,7 +195,8 @@ def load_scenario(path: str | Path) -> Scenario:
         rt.close()
     t.close()
     return Scenario(name, shown, zh, en, unit, parts, pool_with, horizon, structure, rates, starts, units,
-                    tuple(rows), levers, policies, tuple(targets), tuple(skipped), paths, seed, key_ind, hashes)
+                    tuple(rows), levers, policies, tuple(targets), tuple(skipped), paths, seed, key_ind, hashes,
+                    str(files["priors"][0].parent / "fitted"))
 
 
 def _sha(p: Path) -> str:
