@@ -128,7 +128,7 @@ class Model:
                 if ind.is_flow and r.year == start:
                     continue   # flows of the start year are not modelled
                 obs.setdefault(r.year, []).append(
-                    (sc.structure.indicator_weights(r.indicator), r.value, (ind.cv * r.value) ** 2 + 0.25))
+                    (sc.structure.indicator_weights(r.indicator), r.value, (ind.cv * r.value) ** 2 + 0.25, r.indicator))
             self.obs[u] = obs
         self.T = {u: max(self.obs[u], default=sc.starts[u].year) for u in sc.fit_units}
         # flows nobody observed never feed back into the tiers: the filter can leave them out
@@ -137,17 +137,19 @@ class Model:
         seen[: self.c.K] = True
         for o in self.obs.values():
             for lst in o.values():
-                for h, _, _ in lst:
+                for h, *_ in lst:
                     seen |= h != 0
         self.keep = np.flatnonzero(seen)
         self.n_obs = sum(len(v) for o in self.obs.values() for v in o.values())
         self.start_index = {u: [self.space.index[f"{u}.{n}"] for n in START_NAMES] for u in sc.fit_units}
 
-    def unit_filter(self, theta: np.ndarray, unit: str, full: bool = False):
+    def unit_filter(self, theta: np.ndarray, unit: str, full: bool = False, record: list | None = None):
         """Log-likelihood of a unit's actuals and the filtered (mean, cov) at its year T.
 
         ``theta`` is (n,) or a batch (B, n); returns arrays with a leading batch axis. The
         state holds the tiers and the observed flows only, unless ``full`` (all flows).
+        ``record``: a list that receives (unit, indicator, year, published, predicted mean,
+        predicted variance) per observation, the prediction made before seeing it.
         """
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         c = self.c
@@ -166,11 +168,13 @@ class Model:
                 Q = c.noise_batch(m[:, : c.K], pis, lam)[:, keep][:, :, keep]
                 m = np.einsum("bij,bj->bi", G, m) + cvec
                 P = G @ P @ G.transpose(0, 2, 1) + Q
-            for h, y, r in self.obs[unit].get(year, ()):
+            for h, y, r, name in self.obs[unit].get(year, ()):
                 h = h[keep]
                 Ph = P @ h
                 S = Ph @ h + r
                 e = y - m @ h
+                if record is not None:   # one-step-ahead prediction of the published value
+                    record.append((unit, name, year, y, m @ h, S))
                 ll += -0.5 * (LOG2PI + np.log(S) + e * e / S)
                 K = Ph / S[:, None]
                 m = m + K * e[:, None]
@@ -409,3 +413,21 @@ def load_fit(sc: Scenario, path: Path, rows=None, until=None, prior_scale: float
                        arrays["weights"], meta["ess"], arrays["z_mean"], arrays["z_cov"], meta["T"], meta["n_obs"],
                        meta["laplace_agrees"], tuple(meta["notes"]), meta["diagnostics"], tuple(meta["rhat"]),
                        tuple(meta["ess_per_param"]))
+
+
+def fitted_vs_published(sc: Scenario, cal: Calibration, seed: int = 0):
+    """Posterior predictive of every fitted actual: its one-step-ahead prediction (before the
+    filter sees it) with reporting noise, mixed over the posterior draws (a DataFrame)."""
+    import pandas as pd
+    model = Model(sc)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in sc.fit_units:
+        rec = []
+        model.unit_filter(cal.draws, u, record=rec)
+        for unit, name, year, y, mean, var in rec:
+            sim = mean + np.sqrt(np.maximum(var, 0)) * rng.standard_normal(mean.shape)
+            q = np.quantile(sim, [0.05, 0.5, 0.95])
+            rows.append(dict(unit=unit, indicator=name, year=year, published=y, predicted_p05=q[0],
+                             predicted_p50=q[1], predicted_p95=q[2], pit=float(np.mean(sim <= y))))
+    return pd.DataFrame(rows)

@@ -65,6 +65,93 @@ def run(scenario, paths, seed, out, lang, no_figures, refit):
     click.echo(f"wrote {dest}")
 
 
+def _labels(sc):
+    units = {u: {"zh": x.zh, "en": x.en} for u, x in sc.units.items()}
+    inds = {k: {"zh": v.zh, "en": v.en} for k, v in sc.structure.indicators.items()}
+    return units, inds
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of figures.")
+@click.option("--refit", is_flag=True, help="Fit again even if a cached fit of the same inputs exists.")
+def calibrate(scenario, out, lang, refit):
+    """Fit and report: which rates the data pin down, fitted vs published values."""
+    from pathlib import Path
+
+    from . import figures as fg
+    from .calibrate import cached_fit, fitted_vs_published
+    from .report import new_folder
+    from .scenario import load_scenario
+    try:
+        sc = load_scenario(scenario)
+        cal, key, reused = cached_fit(sc, use_cache=not refit)
+        summ = cal.summary()
+        fv = fitted_vs_published(sc, cal)
+        with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
+            d = f["path"]
+            summ.to_csv(d / "calibration.csv", index=False, float_format="%.6g", lineterminator="\n")
+            fv.to_csv(d / "fitted.csv", index=False, float_format="%.4f", lineterminator="\n")
+            units, inds = _labels(sc)
+            rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
+            fg.save(fg.prior_vs_posterior(summ, rate_labels, lang).flat[0], str(d / "prior_vs_posterior"), svg=True)
+            if len(fv):
+                fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
+    except SimError as exc:
+        _fail(exc)
+    click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key}")
+    for note in cal.notes:
+        click.echo(f"calibration: {note}")
+    click.echo(f"{'parameter':28s} {'prior 90%':>24s} {'posterior 90%':>24s} {'contraction':>11s}  label")
+    for _, r in summ.iterrows():
+        click.echo(f"{r.parameter:28s} {r.prior_p05:11.4g}-{r.prior_p95:<11.4g} {r.post_p05:11.4g}-{r.post_p95:<11.4g} "
+                   f"{r.contraction:11.2f}  {r.label}")
+    click.echo(f"wrote {f['path']}")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--until", type=int, default=None, help="Fit on actuals up to this year (default: the year before the last actual).")
+@click.option("--paths", type=click.IntRange(100, 2_000_000), default=4000, show_default=True)
+@click.option("--seed", type=click.IntRange(0, None), default=None)
+@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def backtest(scenario, until, paths, seed, out, lang):
+    """Fit on the actuals up to a year, project, and score every later actual."""
+    from pathlib import Path
+
+    from . import figures as fg
+    from .backtest import backtest as run_backtest
+    from .report import new_folder
+    from .scenario import load_scenario
+    try:
+        sc = load_scenario(scenario)
+        if until is None:
+            until = max(sc.starts[sc.unit].year, sc.last_actual_year(sc.unit) - 1)
+        scores, res = run_backtest(sc, until, n_paths=paths, seed=seed)
+        with new_folder(Path(out) / Path(scenario).stem, "backtest") as f:
+            d = f["path"]
+            scores.to_csv(d / "backtest.csv", index=False, float_format="%.4f", lineterminator="\n")
+            if len(scores):
+                units, inds = _labels(sc)
+                history = {}
+                for r in sc.rows:
+                    if r.is_actual and r.year <= until and r.unit in sc.report_units:
+                        history.setdefault((r.unit, r.indicator), []).append((r.year, r.value))
+                fg.save(fg.backtest_chart(scores, res, history, units, inds, lang).flat[0], str(d / "backtest"), svg=True)
+    except SimError as exc:
+        _fail(exc)
+    if scores.empty:
+        click.echo(f"no actuals after {until} to score for {sc.unit}")
+    for _, r in scores.iterrows():
+        base = "".join(f", {n} CRPS {v:,.1f}" for n, v in (("log-linear", r.loglinear_crps), ("growth", r.growth_crps))
+                       if v == v and v is not None)
+        click.echo(f"{r.unit} {r.indicator} {r.year}: actual {r.actual:,.0f}, model median {r.model_p50:,.0f} "
+                   f"(90% {r.model_p05:,.0f}-{r.model_p95:,.0f}), inside90 {r.inside90}, PIT {r.pit:.2f}, CRPS {r.crps:,.1f}{base}")
+    click.echo(f"wrote {f['path']}")
+
+
 @main.command()
 @click.argument("run_folder", type=click.Path(file_okay=False))
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language.")

@@ -351,3 +351,101 @@ def render_all(rd, d, lang: str, workers: int | None = None) -> list[str]:
         return [_draw(rd, t, d, lang) for t in tasks]
     with mp.get_context("fork").Pool(n) as pool:
         return pool.map(_draw_in_worker, [(rd.folder, t, d, lang) for t in tasks], chunksize=1)
+
+
+LABEL_COLORS = {"data-informed": "#1f4e79", "partly informed": "#e07b00", "prior-dominated": "#9e9e9e"}
+
+
+def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh"):
+    """Prior (grey) and posterior (coloured by label) 90% intervals of every parameter, on a
+    log scale; rates in one panel, start levels in the other. Returns the axes array."""
+    setup(lang)
+    import matplotlib.pyplot as plt
+    rates = summary[~summary.parameter.str.contains(r"\.")]
+    starts = summary[summary.parameter.str.contains(r"\.")]
+    fig, axes = plt.subplots(1, 2, figsize=(15, 0.42 * max(len(rates), len(starts)) + 2), dpi=100, squeeze=False)
+    for ax, df, title in ((axes[0, 0], rates, {"zh": "转移率（年）", "en": "Yearly rates"}),
+                          (axes[0, 1], starts, {"zh": "起始水平", "en": "Start levels"})):
+        for y, (_, r) in enumerate(df.iloc[::-1].iterrows()):
+            ax.plot([r.prior_p05, r.prior_p95], [y, y], color="#cccccc", lw=9, solid_capstyle="butt")
+            ax.plot([r.post_p05, r.post_p95], [y, y], color=LABEL_COLORS[r.label], lw=3.5)
+            ax.plot([r.post_mean], [y], "o", color=LABEL_COLORS[r.label], ms=5)
+        names = [rate_labels.get(p, {}).get(lang, p) for p in df.parameter.iloc[::-1]]
+        ax.set_yticks(range(len(df)))
+        ax.set_yticklabels(names, fontsize=10)
+        ax.set_xscale("log")
+        ax.set_title(title[lang], fontsize=14)
+        ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Line2D([], [], color="#cccccc", lw=8, label="先验90%区间" if lang == "zh" else "prior 90%")]
+    handles += [plt.Line2D([], [], color=c, lw=3.5, label=({"data-informed": "数据确定", "partly informed": "部分由数据确定",
+                                                             "prior-dominated": "主要取决于先验"}[k] if lang == "zh" else k))
+                for k, c in LABEL_COLORS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=11)
+    fig.suptitle("先验与后验" if lang == "zh" else "Prior vs posterior", fontsize=16)
+    fig.subplots_adjust(bottom=0.12)
+    return axes
+
+
+def fitted_vs_published(df, unit_labels: dict, ind_labels: dict, lang: str = "zh"):
+    """Published actuals (black) against the fit's one-step-ahead 90% prediction. Returns axes."""
+    setup(lang)
+    import matplotlib.pyplot as plt
+    keys = list(dict.fromkeys(zip(df.unit, df.indicator)))
+    ncol = min(3, max(1, len(keys)))
+    nrow = int(np.ceil(max(1, len(keys)) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5 * ncol, 3.8 * nrow + 0.8), dpi=100, squeeze=False)
+    for ax, (u, i) in zip(axes.flat, keys):
+        sub = df[(df.unit == u) & (df.indicator == i)]
+        ax.errorbar(sub.year, sub.predicted_p50, yerr=[sub.predicted_p50 - sub.predicted_p05,
+                                                      sub.predicted_p95 - sub.predicted_p50],
+                    fmt="s", color=COLORS[0], capsize=5, ms=7, label="拟合90%区间" if lang == "zh" else "fit, 90%")
+        ax.plot(sub.year, sub.published, "o", color="black", ms=8, label=t("actual", lang))
+        ax.set_title(f"{unit_labels.get(u, {}).get(lang, u)}{SEP[lang]}{ind_labels.get(i, {}).get(lang, i)}", fontsize=12)
+        ax.set_xticks(sorted(set(sub.year)))
+        ax.set_xlim(min(sub.year) - 0.6, max(sub.year) + 0.6)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(frameon=False, fontsize=10)
+    fig.suptitle("拟合值与已公布值" if lang == "zh" else "Fitted vs published", fontsize=16)
+    return axes
+
+
+def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, lang: str = "zh"):
+    """Backtest: the forecast fan from the fit year against the later actuals and the naive
+    baselines, one panel per scored unit and indicator. Returns the axes array."""
+    setup(lang)
+    import matplotlib.pyplot as plt
+    keys = list(dict.fromkeys(zip(scores.unit, scores.indicator)))
+    ncol = min(3, max(1, len(keys)))
+    nrow = int(np.ceil(max(1, len(keys)) / ncol))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4 * nrow + 0.8), dpi=100, squeeze=False)
+    years = np.array(res.years)
+    for ax, (u, i) in zip(axes.flat, keys):
+        v = res.indicator("baseline", u, i)
+        q = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
+        ok = np.ones(len(years), bool)
+        if res.scenario.structure.indicators[i].is_flow:
+            ok[0] = False
+        ax.fill_between(years[ok], q[0][ok], q[4][ok], color=COLORS[0], alpha=0.15, lw=0)
+        ax.fill_between(years[ok], q[1][ok], q[3][ok], color=COLORS[0], alpha=0.3, lw=0)
+        ax.plot(years[ok], q[2][ok], color=COLORS[0], lw=2, label=t("median", lang))
+        hist = history.get((u, i), [])
+        if hist:
+            ax.plot(*zip(*hist), "o", color="#777777", ms=7, label="拟合所用实际值" if lang == "zh" else "actuals used")
+        sub = scores[(scores.unit == u) & (scores.indicator == i)]
+        ax.plot(sub.year, sub.actual, "o", color="black", ms=9, label="后来公布的实际值" if lang == "zh" else "later actuals")
+        if sub.loglinear_forecast.notna().any():
+            ax.plot(sub.year, sub.loglinear_forecast, "^", color=COLORS[1], ms=9, label="对数线性趋势" if lang == "zh" else "log-linear trend")
+        if sub.growth_forecast.notna().any():
+            ax.plot(sub.year, sub.growth_forecast, "s", color=COLORS[2], ms=8, label="固定增长率" if lang == "zh" else "constant growth")
+        ax.set_title(f"{unit_labels.get(u, {}).get(lang, u)}{SEP[lang]}{ind_labels.get(i, {}).get(lang, i)}", fontsize=12)
+        ax.set_xticks(list(years))
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_ylim(bottom=0)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.set_visible(False)
+    if keys:
+        axes.flat[0].legend(frameon=False, fontsize=9)
+    fig.suptitle("回溯检验" if lang == "zh" else "Backtest", fontsize=16)
+    return axes

@@ -9,6 +9,7 @@ seed gives the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,34 +25,43 @@ def _csv(df, path: Path) -> None:
     df.to_csv(path, index=False, float_format=FLOAT, lineterminator="\n")
 
 
-def next_run_dir(root: Path) -> Path:
+def next_run_dir(root: Path, prefix: str = "run") -> Path:
     k = 1
-    while (root / f"run-{k:03d}").exists():
+    while (root / f"{prefix}-{k:03d}").exists():
         k += 1
-    return root / f"run-{k:03d}"
+    return root / f"{prefix}-{k:03d}"
 
 
-def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True) -> Path:
-    """Write every output of ``res`` into a new run folder under ``out_root/<scenario>/``."""
-    sc = res.scenario
-    root = Path(out_root) / Path(sc.path).stem
+@contextlib.contextmanager
+def new_folder(root: Path, prefix: str = "run"):
+    """Yield a temporary folder under ``root``; on success rename it to the next free
+    ``prefix-NNN`` (atomic, never replacing an earlier one), on failure remove it."""
+    root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-run-", dir=root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{prefix}-", dir=root))
     os.chmod(tmp, 0o755)
+    holder = {"path": tmp}
     try:
-        _write_all(res, tmp, lang, figures)
+        yield holder
         while True:
-            dest = next_run_dir(root)
+            dest = next_run_dir(root, prefix)
             try:
-                os.rename(tmp, dest)   # atomic; fails if another run took the name meanwhile
+                os.rename(tmp, dest)   # fails if another process took the name meanwhile
                 break
             except OSError:
                 if not dest.exists():
                     raise
-        return dest
+        holder["path"] = dest
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True) -> Path:
+    """Write every output of ``res`` into a new run folder under ``out_root/<scenario>/``."""
+    with new_folder(Path(out_root) / Path(res.scenario.path).stem, "run") as f:
+        _write_all(res, f["path"], lang, figures)
+    return f["path"]
 
 
 def _write_all(res, d: Path, lang: str, figures: bool) -> None:

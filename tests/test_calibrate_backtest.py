@@ -1,0 +1,65 @@
+"""sim calibrate and sim backtest from the command line, and the Yuyao reference backtest."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sim.backtest import crps_samples, naive_forecasts
+from sim.cli import main
+
+
+def test_calibrate_writes_labels_and_figures(workdir):
+    r = CliRunner().invoke(main, ["calibrate", "scenarios/yuyao.toml", "--out", "results"])
+    assert r.exit_code == 0, r.output
+    d = workdir / "results/yuyao/calibrate-001"
+    cal = pd.read_csv(d / "calibration.csv")
+    assert {"parameter", "prior_median", "prior_p05", "prior_p95", "prior_source", "post_mean", "post_p05", "post_p95",
+            "contraction", "label"} <= set(cal.columns)
+    assert set(cal.label) <= {"data-informed", "partly informed", "prior-dominated"}
+    # 003: "全年新认定国家高新技术企业250家" pins down the certification rate of tech SMEs
+    assert cal.set_index("parameter").loc["sme_cert", "label"] == "data-informed"
+    assert (d / "prior_vs_posterior.png").is_file() and (d / "fitted_vs_published.png").is_file()
+    fv = pd.read_csv(d / "fitted.csv")
+    assert set(fv.indicator) == {"hte_valid", "hte_new", "tech_sme", "tech_sme_new"}
+    # a second call reuses the cached fit and says so
+    r2 = CliRunner().invoke(main, ["calibrate", "scenarios/yuyao.toml", "--out", "results"])
+    assert "reused the cached fit" in r2.output
+    assert (workdir / "calibration/fitted").is_dir()
+
+
+def test_yuyao_reference_backtest(workdir):
+    """Fit on the actuals up to 2023 (the 2023 level implied by 003's "总量达1032家、同比增长28.2%",
+    i.e. 805), project, and score the 2024 actuals "全年新认定国家高新技术企业250家,全市高企总量达1032家"
+    and "新认定省科技型中小企业493家,总量达2770家"."""
+    r = CliRunner().invoke(main, ["backtest", "scenarios/yuyao.toml", "--until", "2023", "--paths", "1500",
+                                  "--out", "results"])
+    assert r.exit_code == 0, r.output
+    bt = pd.read_csv(workdir / "results/yuyao/backtest-001/backtest.csv")
+    assert set(zip(bt.indicator, bt.year)) == {("hte_valid", 2024), ("hte_new", 2024), ("tech_sme", 2024),
+                                              ("tech_sme_new", 2024)}
+    assert (bt.fit_until == 2023).all()
+    row = bt.set_index("indicator").loc["hte_valid"]
+    assert row.actual == 1032
+    assert 0 <= row.pit <= 1 and row.crps > 0
+    # the honest forecast from 805 and the priors covered what happened in 2024
+    assert bt.inside90.all(), bt[["indicator", "actual", "model_p05", "model_p95"]]
+    # one actual before 2024 per indicator: the naive baselines cannot be computed, and say so by NaN
+    assert bt.loglinear_forecast.isna().all()
+    assert (workdir / "results/yuyao/backtest-001/backtest.png").is_file()
+
+
+@pytest.mark.parametrize("name", ["cixi", "zhenhai", "jiangbei"])
+def test_backtest_runs_on_every_scenario(workdir, name):
+    r = CliRunner().invoke(main, ["backtest", f"scenarios/{name}.toml", "--paths", "300", "--out", "results"])
+    assert r.exit_code == 0, r.output
+
+
+def test_crps_and_baselines():
+    rng = np.random.default_rng(0)
+    x = rng.normal(10, 2, 200_000)
+    # CRPS of N(mu, s) at y = mu is s (sqrt(2) - 1) / sqrt(pi) * ... : 2 * 0.2337 = 0.4674
+    assert crps_samples(x, 10.0) == pytest.approx(2 * (2 * 0.3989423 - 1 / np.sqrt(np.pi)), rel=0.02)
+    ll, gr = naive_forecasts([(2020, 100.0), (2021, 110.0)], 2023)
+    assert gr == pytest.approx(110 * 1.1 ** 2) and ll == pytest.approx(110 * 1.1 ** 2)
+    assert naive_forecasts([(2020, 100.0)], 2022) == (None, None)
