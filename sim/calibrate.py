@@ -112,7 +112,8 @@ class Model:
         for u in sc.fit_units:
             params += list(sc.starts[u].params)
         space = ParamSpace(params)
-        self.space = space.scaled(prior_scale) if prior_scale != 1.0 else space
+        # prior_scale varies the rate priors only (sensitivity analysis); start levels keep theirs
+        self.space = space.scaled(prior_scale, which=set(sc.rates.names)) if prior_scale != 1.0 else space
         self.n_rates = len(sc.rates)
         rows = sc.rows if rows is None else rows
         self.obs = {}

@@ -43,7 +43,9 @@ def check(scenario):
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of figures.")
 @click.option("--no-figures", is_flag=True, help="Write the tables only.")
 @click.option("--refit", is_flag=True, help="Fit again even if a cached fit of the same inputs exists.")
-def run(scenario, paths, seed, out, lang, no_figures, refit):
+@click.option("--sensitivity", is_flag=True,
+              help="Refit with priors x0.5 and x2 and alternative definitions; flag targets whose P(met) moves > 0.10.")
+def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity):
     """Calibrate, project every scenario, and write a new run folder."""
     from .calibrate import cached_fit
     from .project import project
@@ -53,6 +55,12 @@ def run(scenario, paths, seed, out, lang, no_figures, refit):
         sc = load_scenario(scenario)
         cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit)
         res = project(sc, cal, n_paths=paths, seed=seed)
+        if sensitivity:
+            import dataclasses
+
+            from .sensitivity import sensitivity as run_sensitivity
+            sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
+            res = dataclasses.replace(res, sensitivity=sens)
         dest = write_run(res, out, lang=lang, figures=not no_figures)
     except SimError as exc:
         _fail(exc)

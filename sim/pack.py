@@ -57,12 +57,21 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
     ul, il = rd.unit_label(unit, lang), rd.ind_label(ind, lang)
     base = tg[(tg.unit == unit) & (tg.indicator == ind) & (tg.year == year) & (tg.scenario == "baseline")].iloc[0]
     pol = rd.policy_label("baseline", lang)
+    dep = base.depends_on_prior_dominated if isinstance(base.depends_on_prior_dominated, str) else ""
+    sens = base.get("assumption_sensitive", "")
+    sens = sens if isinstance(sens, str) else ""
+    rates = rd.labels["rates"]
+    dep_names = [rates.get(x, {}).get(lang, x) for x in dep.split(";") if x]
     if lang == "zh":
         out.append(f"按{pol}，{year}年{ul}{il}达到{num(base.target)}家的概率约为{pct(base.p_met)}"
-                   f"（中位数{num(base['median'])}家，80%区间{num(base.p10)}–{num(base.p90)}家）。")
+                   f"（中位数{num(base['median'])}家，80%区间{num(base.p10)}–{num(base.p90)}家）。"
+                   + (f"该概率取决于主要由先验假设确定的参数：{'、'.join(dep_names)}。" if dep_names else "")
+                   + (f"该概率对假设敏感（{sens.replace(';', '、')}）。" if sens else ""))
     else:
         out.append(f"Under the scenario “{pol}”, the probability that {ul} reaches {num(base.target)} {il} in {year} "
-                   f"is about {pct(base.p_met)} (median {num(base['median'])}, 80% interval {num(base.p10)}–{num(base.p90)}).")
+                   f"is about {pct(base.p_met)} (median {num(base['median'])}, 80% interval {num(base.p10)}–{num(base.p90)})."
+                   + (f" It depends on prior-dominated rates: {', '.join(dep_names)}." if dep_names else "")
+                   + (f" It is assumption-sensitive ({sens.replace(';', ', ')})." if sens else ""))
     alt = sf[(sf.unit == unit) & (sf.indicator == ind) & (sf.year == year) & (sf.scenario != "baseline")]
     if not alt.empty:
         best = alt.sort_values(["p_met", "scenario"], ascending=[False, True]).iloc[0]

@@ -26,6 +26,7 @@ class Results:
     seed: int
     n_paths: int
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+    sensitivity: object = None      # targets frame with the sensitivity columns, if computed
 
     # ---- access ---------------------------------------------------------------------
     def policy_names(self):
@@ -89,19 +90,36 @@ class Results:
         return pd.DataFrame(rows)
 
     def targets_frame(self) -> pd.DataFrame:
+        if self.sensitivity is not None:
+            return self.sensitivity
         rows = []
-        labels = self.calibration.labels()
-        prior_dom = sorted(n for n, lab in labels.items() if lab == "prior-dominated" and "." not in n)
+        drivers = self._prior_dominated_drivers()
         for tg in self.scenario.targets:
             for pol in self.policy_names():
                 v = self.indicator(pol, tg.unit, tg.indicator)[self.year_index(tg.year)]
-                p = float(np.mean(v >= tg.value))
+                met = v >= tg.value
+                p = float(np.mean(met))
                 rows.append(dict(unit=tg.unit, scenario=pol, indicator=tg.indicator, year=tg.year, target=tg.value,
                                  p_met=p, mc_se=float(np.sqrt(max(p * (1 - p), 0.25 / self.n_paths) / self.n_paths)),
                                  median=float(np.median(v)), p10=float(np.quantile(v, 0.1)),
                                  p90=float(np.quantile(v, 0.9)),
-                                 prior_dominated_rates=";".join(prior_dom)))
+                                 depends_on_prior_dominated=";".join(
+                                     name for name, lo, hi in drivers if abs(met[hi].mean() - met[lo].mean()) > 0.10)))
         return pd.DataFrame(rows)
+
+    def _prior_dominated_drivers(self):
+        """(rate, bottom-decile mask, top-decile mask) of every prior-dominated rate: a target
+        depends on the rate when P(met) differs by more than 0.10 between the two deciles."""
+        labels = self.calibration.labels()
+        out = []
+        for i, p in enumerate(self.calibration.space.params[: self.calibration.n_rates]):
+            if labels.get(p.name) != "prior-dominated":
+                continue
+            f = self.paths.rates[:, i]
+            lo, hi = np.quantile(f, [0.1, 0.9])
+            if hi > lo:
+                out.append((p.name, f <= lo, f >= hi))
+        return out
 
     def flows_frame(self) -> pd.DataFrame:
         rows = []
@@ -172,12 +190,22 @@ class Results:
         for _, r in tf.iterrows():
             ind = sc.structure.indicators[r.indicator]
             pol = next(p for p in sc.policies if p.name == r.scenario)
+            dep = r.depends_on_prior_dominated if isinstance(r.depends_on_prior_dominated, str) else ""
+            if lang == "zh" and dep:
+                zh = {p.name: p.zh or p.name for p in self.calibration.space.params}
+                dep = ";".join(zh.get(x, x) for x in dep.split(";"))
+            sens = r.get("assumption_sensitive", "")
+            sens = sens if isinstance(sens, str) else ""
             if lang == "zh":
                 out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
-                           f"达成概率 {r.p_met:.0%}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}")
+                           f"达成概率 {r.p_met:.0%}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}"
+                           + (f"；取决于先验为主的参数：{dep.replace(';', '、')}" if dep else "")
+                           + (f"；对假设敏感：{sens.replace(';', '、')}" if sens else ""))
             else:
                 out.append(f"[{r.scenario}] {sc.unit_label(r.unit, 'en')} {ind.en} {r.year} target {r.target:,.0f}: "
-                           f"P(met) = {r.p_met:.2f} (+-{r.mc_se:.3f}), median {r['median']:,.0f}")
+                           f"P(met) = {r.p_met:.2f} (+-{r.mc_se:.3f}), median {r['median']:,.0f}"
+                           + (f"; depends on prior-dominated: {dep.replace(';', ', ')}" if dep else "")
+                           + (f"; assumption-sensitive: {sens.replace(';', ', ')}" if sens else ""))
         return out
 
     def headline_target(self):

@@ -63,3 +63,23 @@ def test_crps_and_baselines():
     ll, gr = naive_forecasts([(2020, 100.0), (2021, 110.0)], 2023)
     assert gr == pytest.approx(110 * 1.1 ** 2) and ll == pytest.approx(110 * 1.1 ** 2)
     assert naive_forecasts([(2020, 100.0)], 2022) == (None, None)
+
+
+def test_sensitivity_flags_targets_that_move(yuyao_results):
+    from sim.sensitivity import THRESHOLD, sensitivity
+    sc = yuyao_results.scenario
+    base = yuyao_results.targets_frame()
+    out = sensitivity(sc, base, n_paths=800, seed=3)
+    cols = ["p_met_priors_x0.5", "p_met_priors_x2", "p_met_def_tech_sme_excl_hte", "p_met_def_hte_new_incl_relocated"]
+    assert set(cols) <= set(out.columns)
+    for _, r in out.iterrows():
+        moved = [c[6:] for c in cols if abs(r[c] - r.p_met) > THRESHOLD]
+        assert r.assumption_sensitive == ";".join(moved) or (not moved and r.assumption_sensitive in ("", None))
+
+
+def test_targets_name_the_prior_dominated_rates_they_depend_on(yuyao_results):
+    tf = yuyao_results.targets_frame()
+    labels = yuyao_results.calibration.labels()
+    for dep in tf.depends_on_prior_dominated:
+        for name in filter(None, dep.split(";")):
+            assert labels[name] == "prior-dominated"
