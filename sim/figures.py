@@ -449,3 +449,30 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
         axes.flat[0].legend(frameon=False, fontsize=9)
     fig.suptitle("回溯检验" if lang == "zh" else "Backtest", fontsize=16)
     return axes
+
+
+def frontier_chart(frontier, goal_rows, goal, sc, lang: str = "zh"):
+    """The cost-probability frontier (certified), with the baseline and the certified plan."""
+    setup(lang)
+    ax = _new_ax(None, size=(10, 6))
+    fr = frontier.sort_values("budget_10k_yuan")
+    ax.fill_between(fr.cost_10k_yuan, fr.p_lo.clip(0, 1), fr.p_hi.clip(0, 1), color=COLORS[0], alpha=0.2, lw=0)
+    ax.plot(fr.cost_10k_yuan, fr.p_certified, "o-", color=COLORS[0], lw=2,
+            label="成本—概率前沿（核验）" if lang == "zh" else "frontier (certified)")
+    base = goal_rows[goal_rows.kind == "baseline"].iloc[0]
+    ax.plot([base.cost_10k_yuan], [base.p_certified], "s", color="black", ms=11,
+            label="现行方案" if lang == "zh" else "baseline")
+    plan = goal_rows[(goal_rows.kind == "mix") & (goal_rows.reachable == True)]  # noqa: E712
+    if len(plan):
+        ax.plot([plan.cost_10k_yuan.iloc[0]], [plan.p_certified.iloc[0]], "*", color="#d62728", ms=18,
+                label="最省钱的达标组合" if lang == "zh" else "cheapest plan")
+    ax.axhline(goal.prob, color="grey", ls=":", lw=1)
+    ind = sc.structure.indicators[goal.indicator]
+    ax.set_xlabel(t("cost", lang) + (f"，至{goal.year}年累计" if lang == "zh" else f", total to {goal.year}"))
+    ax.set_ylabel(t("p_met", lang))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title((f"{sc.unit_label(goal.unit, lang)}{goal.year}年{ind.zh}≥{goal.target:,.0f}：成本与概率" if lang == "zh"
+                  else f"{sc.unit_label(goal.unit, lang)}: {ind.en} >= {goal.target:,.0f} in {goal.year}"))
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, loc="lower right")
+    return ax

@@ -57,7 +57,8 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
     ul, il = rd.unit_label(unit, lang), rd.ind_label(ind, lang)
     base = tg[(tg.unit == unit) & (tg.indicator == ind) & (tg.year == year) & (tg.scenario == "baseline")].iloc[0]
     pol = rd.policy_label("baseline", lang)
-    dep = base.depends_on_prior_dominated if isinstance(base.depends_on_prior_dominated, str) else ""
+    dep = base.get("depends_on_prior_dominated", "")
+    dep = dep if isinstance(dep, str) else ""
     sens = base.get("assumption_sensitive", "")
     sens = sens if isinstance(sens, str) else ""
     rates = rd.labels["rates"]
@@ -190,7 +191,10 @@ def write_html(rd, lang: str = "zh", font: str | None = None) -> Path:
     goal = rd.folder / "goal.csv"
     parts.append(f"<h2 id=\"goal\">{L('goal')}</h2>")
     if goal.is_file():
-        parts.append(_table(pd.read_csv(goal)))
+        gd = pd.read_csv(goal)
+        parts.append("<ul>" + "".join(f"<li>{html.escape(str(x))}</li>" for x in gd.get("sentence", [])) + "</ul>")
+        if (figs / "goal_frontier.png").is_file():
+            parts.append(_img(figs / "goal_frontier.png", "goal_frontier"))
     else:
         parts.append("<p class=\"small\">" + ("本次运行未做目标反推；运行 <code>sim goal</code> 可得到达到目标所需的政策组合。"
                                               if lang == "zh" else

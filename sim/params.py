@@ -88,6 +88,12 @@ def rate_prior(t: Table, name: str, kind: str) -> Param:
     """Read one [rates.NAME] table of a priors file."""
     source = t.string("source")
     zh, en = t.string("zh", default=name), t.string("en", default=name)
+    fixed = t.number("fixed", default=None, lo=0.0)
+    if fixed is not None:   # a rate known exactly (synthetic tests, or a planner's what-if)
+        if kind == "logit" and not 0 < fixed < 1:
+            raise InputError(t.file, f"{t.where}.fixed", "a probability strictly between 0 and 1", repr(fixed))
+        t.close()
+        return Param(name, kind, float(logit(fixed) if kind == "logit" else np.log(max(fixed, 1e-300))), 1e-4, source, zh, en)
     if kind == "logit":
         a, b = t.pair("beta", lo=1e-6, ordered=False)
         if a <= 0 or b <= 0:

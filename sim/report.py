@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
+from .errors import InputError
 
 FLOAT = "%.4f"
 
@@ -162,7 +163,7 @@ def render(folder: Path, lang: str) -> list[str]:
     return pngs
 
 
-def rerender(folder: str | Path, lang: str) -> Path:
+def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = None) -> Path:
     """Re-render a finished run's figures and reports (no simulation), atomically: the new
     files are drawn in a copy of the folder that replaces it only when complete."""
     folder = Path(folder)
@@ -174,6 +175,16 @@ def rerender(folder: str | Path, lang: str) -> Path:
         for p in folder.iterdir():
             if p.is_file() and p.suffix in (".csv", ".json"):
                 shutil.copy2(p, tmp / p.name)
+        if goal_folder is not None:
+            g = Path(goal_folder)
+            if not (g / "goal.csv").is_file():
+                raise InputError(str(g), "goal.csv", "a folder written by 'sim goal'", "no goal.csv")
+            for name in ("goal.csv", "frontier.csv"):
+                if (g / name).is_file():
+                    shutil.copy2(g / name, tmp / name)
+            for png in g.glob(f"frontier_{lang}.png"):
+                (tmp / "figures").mkdir(exist_ok=True)
+                shutil.copy2(png, tmp / "figures" / "goal_frontier.png")
         render(tmp, lang)
         old = folder.with_name(f".old-{folder.name}")
         os.rename(folder, old)

@@ -237,13 +237,16 @@ def _load_start(t: Table, unit: str, rows, units) -> Start:
     for item in START_ITEMS:
         it = t.table(item)
         source = it.string("source")
-        if item == "leader_share":
+        if item == "leader_share" and it.has("fixed"):
+            v = it.number("fixed", lo=1e-9, hi=1 - 1e-9)
+            params.append(Param(f"{unit}.{item}", "logit", float(__import__("numpy").log(v / (1 - v))), 1e-4, source))
+        elif item == "leader_share":
             a, b = it.pair("beta", lo=1e-6, ordered=False)
             mean, sd = beta_to_logit_normal(a, b)
             params.append(Param(f"{unit}.{item}", "logit", mean, sd, source))
         else:
             value = it.number("value", lo=0.0)
-            rng = it.number("range", lo=0.01, hi=5.0)
+            rng = it.number("range", lo=1e-4, hi=5.0)
             params.append(Param(f"{unit}.{item}", "log", float(__import__("numpy").log(max(value, 0.5))),
                                 range_to_sd(rng), source))
         it.close()
