@@ -5,8 +5,9 @@ linear-Gaussian state-space model over z = [tiers, flows] (the large-population
 approximation of the multinomial moves). A Kalman filter runs from the unit's start year
 to its last actual, updating on every published actual (a row of the observation matrix:
 the indicator's weights over states and flows), with reporting noise
-r = (cv * y)^2 + 1/4 (cv per indicator from the structure file; 1/4 for rounding to whole
-firms). Missing years are simply not updated on. Targets never enter.
+r = (s * cv * y)^2 + 1/4 (1/4 for rounding to whole firms), where the cv of each indicator (structure file) is multiplied by a fitted reporting-
+noise scale with its own prior (priors file, [reporting_noise]). Missing years are simply not
+updated on. Targets never enter.
 
 Parameters: the shared rates (priors file) and, per fit unit, its start levels (starts
 file), all normal on an unconstrained scale (:mod:`sim.params`). Units named in
@@ -108,13 +109,14 @@ class Model:
     def __init__(self, sc: Scenario, rows=None, until: int | None = None, prior_scale: float = 1.0):
         self.sc = sc
         self.c = Compiled(sc.structure)
-        params = list(sc.rates.params)
+        params = list(sc.rates.params) + [sc.noise]
         for u in sc.fit_units:
             params += list(sc.starts[u].params)
         space = ParamSpace(params)
         # prior_scale varies the rate priors only (sensitivity analysis); start levels keep theirs
         self.space = space.scaled(prior_scale, which=set(sc.rates.names)) if prior_scale != 1.0 else space
         self.n_rates = len(sc.rates)
+        self.noise_index = self.space.index[sc.noise.name]
         rows = sc.rows if rows is None else rows
         self.obs = {}
         for u in sc.fit_units:
@@ -129,7 +131,7 @@ class Model:
                 if ind.is_flow and r.year == start:
                     continue   # flows of the start year are not modelled
                 obs.setdefault(r.year, []).append(
-                    (sc.structure.indicator_weights(r.indicator), r.value, (ind.cv * r.value) ** 2 + 0.25, r.indicator))
+                    (sc.structure.indicator_weights(r.indicator), r.value, (ind.cv * r.value) ** 2, r.indicator))
             self.obs[u] = obs
         self.T = {u: max(self.obs[u], default=sc.starts[u].year) for u in sc.fit_units}
         # flows nobody observed never feed back into the tiers: the filter can leave them out
@@ -156,6 +158,7 @@ class Model:
         c = self.c
         nat = self.space.natural(theta)
         x0 = c._start_vec(nat[:, self.start_index[unit]])
+        noise2 = nat[:, self.noise_index] ** 2     # the reporting noise scale, squared (B,)
         G, cvec, pis, lam = c.system_batch(nat[:, : self.n_rates], c.sizes(x0))
         keep = np.arange(c.K + c.F) if full else self.keep
         G, cvec = G[:, keep][:, :, keep], cvec[:, keep]
@@ -172,7 +175,7 @@ class Model:
             for h, y, r, name in self.obs[unit].get(year, ()):
                 h = h[keep]
                 Ph = P @ h
-                S = Ph @ h + r
+                S = Ph @ h + r * noise2 + 0.25
                 e = y - m @ h
                 if record is not None:   # one-step-ahead prediction of the published value
                     record.append((unit, name, year, y, m @ h, S))
@@ -360,6 +363,7 @@ def fit_key(sc: Scenario, **settings) -> str:
         "version": __version__,
         "structure": repr(sc.structure),
         "rates": [repr(p) for p in sc.rates.params],
+        "noise": repr(sc.noise),
         "starts": {u: repr(sc.starts[u]) for u in sc.fit_units},
         "fit_units": sc.fit_units,
         "actuals": sorted(repr((r.unit, r.indicator, r.year, r.value, r.kind, r.derived_from)) for r in sc.rows

@@ -56,6 +56,13 @@ class Evaluator:
         self.unit_idx = slice(None) if goal.unit == sc.unit else sc.parts.index(goal.unit)
         self.levers = sorted(sc.levers)
         self.z = np.random.default_rng(np.random.SeedSequence([seed, 91])).standard_normal(n_paths)
+        self._smooth_cache = {}
+        # The expected dynamics are linear and a path's sub-units share its rates, so for a
+        # whole-unit target the smooth search may work on the sum of the sub-units.
+        p = self.paths
+        self.smooth_paths = p if goal.unit != sc.unit or p.x_T.shape[1] == 1 else dataclasses.replace(
+            p, x_T=p.x_T.sum(axis=1, keepdims=True), f_T=p.f_T.sum(axis=1, keepdims=True),
+            size=p.size.sum(axis=1, keepdims=True))
 
     def policy(self, x: dict) -> Policy:
         settings = tuple((k, float(x.get(k, v))) for k, v in self.base.settings)
@@ -96,40 +103,49 @@ class Evaluator:
 
     # ---- smooth -----------------------------------------------------------------------
     def smooth(self, x: dict):
-        """(P_smooth, expected cost) from the paths' expected dynamics (see module doc)."""
-        sc, c, paths = self.sc, self.c, self.paths
+        """(P_smooth, expected cost) from the paths' expected dynamics (see module doc); cached,
+        because an optimiser asks for the objective and the constraints at the same point."""
+        key = tuple(sorted((k, round(float(v), 9)) for k, v in x.items()))
+        if key not in self._smooth_cache:
+            self._smooth_cache[key] = self._smooth(x)
+        return self._smooth_cache[key]
+
+    def _smooth(self, x: dict):
+        sc, c, paths = self.sc, self.c, self.smooth_paths
         pol = self.policy(x)
         rates, quota = policy_rates(sc, paths, pol, self.years)
         P, U, K = paths.x_T.shape
         n = K + c.F
-        z = np.concatenate([paths.x_T, paths.f_T], axis=-1).reshape(P * U, n).astype(float)
-        size = paths.size.reshape(P * U, -1)
-        share = (paths.size / np.maximum(paths.size.sum(axis=1, keepdims=True), 1e-12)).reshape(P * U, -1)
-        spread = np.zeros(P * U)
+        z = np.concatenate([paths.x_T, paths.f_T], axis=-1).astype(float)          # (P, U, n)
+        share = paths.size / np.maximum(paths.size.sum(axis=1, keepdims=True), 1e-12)  # (P, U, I)
+        V = np.stack(c.inflow_vec)                                                    # (I, n)
+        spread = np.zeros((P, U))
         zs = [z]
         for y in range(len(self.years)):
-            r = np.repeat(rates[y], U, axis=0)
-            G, cvec, _, lam = c.system_batch(r, size)
-            for j, vec in enumerate(c.inflow_vec):
-                if quota[y, j] > 0:
-                    cvec = cvec + np.maximum(quota[y, j] * share[:, j] - lam[:, j], 0)[:, None] * vec
-            z = np.einsum("bij,bj->bi", G, z) + cvec
-            spread += z[:, K:].sum(axis=1)
+            # the rates, hence G, are the path's: shared by its sub-units; only inflows differ
+            G, _, _, _ = c.system_batch(rates[y], np.zeros((P, len(c.s.inflows))))
+            lam = rates[y][:, c.inflow_param][:, None, :] * paths.size                   # (P, U, I)
+            lam = np.maximum(lam, quota[y][None, None, :] * share)
+            z = np.einsum("pij,puj->pui", G, z) + lam @ V
+            spread += z[..., K:].sum(axis=-1)
             zs.append(z)
-        zl = z.reshape(P, U, n)
-        v = self._value(zl[..., :K], zl[..., K:])
-        sig = np.sqrt(0.5 * spread.reshape(P, U)[:, self.unit_idx].reshape(P, -1).sum(axis=1) + 1.0)
+        idx = self.unit_idx if U > 1 else slice(None)
+        xs, fs = z[:, idx, :K], z[:, idx, K:]
+        if xs.ndim == 3:
+            xs, fs = xs.sum(axis=1), fs.sum(axis=1)
+        v = xs @ self.w[:K] + fs @ self.w[K:]
+        sig = np.sqrt(0.5 * spread[:, idx].reshape(P, -1).sum(axis=1) + 1.0)
         v = v + self.z * sig
         p = float(np.mean(expit((v - self.goal.target) / (TAU * max(self.goal.target, 1.0)))))
         # expected cost
-        st = np.stack(zs)[:, :, :K].reshape(len(zs), P, U, K)
-        fl = np.stack(zs)[:, :, K:].reshape(len(zs), P, U, c.F)
+        st = np.stack(zs)[..., :K]
+        fl = np.stack(zs)[..., K:]
         costs = lever_costs(sc, pol, st, fl, [self.cal.T] + self.years)
         cost = float(sum(cst[1:].sum(axis=0).mean() for cst in costs.values())) if costs else 0.0
         return p, cost
 
 
-def bisect(f, lo: float, hi: float, prob: float, iters: int = 14):
+def bisect(f, lo: float, hi: float, prob: float, iters: int = 11):
     """Smallest x in [lo, hi] with f(x) >= prob (f nondecreasing), or None."""
     if f(hi) < prob:
         return None
@@ -153,7 +169,7 @@ def required_rates(ev: Evaluator, prob: float):
             continue
         i = ev.c.pidx[name]
         before = float(np.median(ev.paths.rates[:, i]))
-        delta = bisect(lambda d: ev.p_exact(base_x, rate_shift=(name, d))[0], 0.0, 4.0, prob, iters=12)
+        delta = bisect(lambda d: ev.p_exact(base_x, rate_shift=(name, d))[0], 0.0, 4.0, prob, iters=10)
         if delta is None:
             out.append(dict(kind="rate", name=name, base=before, required=np.nan, reachable=False))
             continue
@@ -217,7 +233,7 @@ def max_p_for_budget(ev: Evaluator, budget: float):
     cons = [{"type": "ineq", "fun": lambda u: (budget - ev.smooth(to_x(u))[1]) / max(budget, 1.0)}]
     u0 = (np.array([ev.base.amount(k) for k in names]) - lo) / span
     res = optimize.minimize(lambda u: -ev.smooth(to_x(u))[0], u0, method="SLSQP", bounds=[(0, 1)] * len(names),
-                            constraints=cons, options=dict(maxiter=40, eps=1e-3))
+                            constraints=cons, options=dict(maxiter=25, eps=1e-3))
     return to_x(res.x)
 
 
@@ -285,12 +301,13 @@ def seek(sc, cal, goal: Goal, base_name: str = "baseline", budget: float | None 
                              settings="robust" if p - 1.96 * se >= prob else "relies on optimistic lever effects"))
     # frontier
     frontier = []
-    lo_cost = ev.smooth({k: ev.sc.levers[k].bounds[0] for k in ev.levers})[1]
-    hi_cost = ev.smooth(top)[1]
+    fev = Evaluator(sc, cal, goal, base, min(n_paths, 800), seed)   # a lighter search; every point is certified
+    lo_cost = fev.smooth({k: ev.sc.levers[k].bounds[0] for k in ev.levers})[1]
+    hi_cost = fev.smooth(top)[1]
     small = Evaluator(sc, cal, goal, base, max(1000, n_certify // 5), seed + 2)
-    for b in np.linspace(lo_cost, hi_cost, 6):
-        x = max_p_for_budget(ev, float(b))
-        ps, cs = ev.smooth(x)
+    for b in np.linspace(lo_cost, hi_cost, 5):
+        x = max_p_for_budget(fev, float(b))
+        ps, cs = fev.smooth(x)
         p, se, cost = small.p_exact(x)
         frontier.append(dict(budget_10k_yuan=float(b), p_smooth=ps, p_certified=p, p_lo=p - 1.96 * se,
                              p_hi=p + 1.96 * se, cost_10k_yuan=cost,

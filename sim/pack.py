@@ -99,7 +99,7 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
                    f"The hardest other target under current policy: {li} {num(lo.target)} in {lo.year}, "
                    f"about {pct(lo.p_met)} (median {num(lo['median'])}).")
     cal = rd.calibration
-    rates = cal[~cal.parameter.str.contains(r"\.")]
+    rates = cal[~cal.parameter.str.contains(r"\.") & (cal.parameter != "noise_scale")]
     n_prior = int((rates.label == "prior-dominated").sum())
     n_data = int((rates.label == "data-informed").sum())
     out.append(f"{len(rates)}个转移率中，{n_data}个主要由已公布数据确定，{n_prior}个主要取决于先验假设（见“假设与说明”）。"

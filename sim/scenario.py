@@ -80,6 +80,7 @@ class Scenario:
     key_indicators: tuple[str, ...]
     input_hashes: dict[str, str] = field(default_factory=dict)
     fit_cache: str = ""          # folder of cached fits (calibration/fitted beside the priors file)
+    noise: Param = None          # the reporting-noise scale (a multiplier of every indicator's cv)
 
     @property
     def fit_units(self) -> tuple[str, ...]:
@@ -136,7 +137,7 @@ def load_scenario(path: str | Path) -> Scenario:
     units = load_units(*files["units"])
     structure = load_structure(*files["structure"])
     rows = load_ledger(*files["ledger"], units)
-    rates = _load_rates(*files["priors"], structure)
+    rates, noise = _load_rates(*files["priors"], structure)
     starts_all = read_toml(*files["starts"])
     levers = _load_levers(read_toml(*files["levers"]), files["levers"][1], structure)
 
@@ -196,7 +197,7 @@ def load_scenario(path: str | Path) -> Scenario:
     t.close()
     return Scenario(name, shown, zh, en, unit, parts, pool_with, horizon, structure, rates, starts, units,
                     tuple(rows), levers, policies, tuple(targets), tuple(skipped), paths, seed, key_ind, hashes,
-                    str(files["priors"][0].parent / "fitted"))
+                    str(files["priors"][0].parent / "fitted"), noise)
 
 
 def _sha(p: Path) -> str:
@@ -227,8 +228,13 @@ def _load_rates(path, shown, structure: Structure) -> ParamSpace:
         kind = "logit" if name in structure.prob_params else "log"
         params.append(rate_prior(rt.table(name), name, kind))
     rt.close(allowed=structure.prob_params + structure.rate_params)
+    nt = t.table("reporting_noise", default=None)
+    if nt is None:
+        noise = Param("noise_scale", "log", 0.0, 1e-4, "fixed at 1 (no [reporting_noise] table in the priors file)")
+    else:
+        noise = rate_prior(nt, "noise_scale", "log")
     t.close()
-    return ParamSpace(params)
+    return ParamSpace(params), noise
 
 
 def _load_start(t: Table, unit: str, rows, units) -> Start:

@@ -46,7 +46,7 @@ def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
                 if ind_obj.is_flow and y == 0:
                     continue
                 v = float(z @ sc.structure.indicator_weights(ind))
-                v = max(0.0, round(v + rng.normal(0, ind_obj.cv * v)))
+                v = max(0.0, round(v + rng.normal(0, ind_obj.cv * nat[model.noise_index] * v)))
                 rows.append(Row(u, ind, yr, v, "actual", "", "synthetic", "synthetic", "synthetic", ""))
     return rows, truth
 
