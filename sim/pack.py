@@ -39,6 +39,11 @@ UNITS = {  # header suffixes for the Excel sheets
 
 
 def pct(p: float) -> str:
+    """A probability for a sentence: whole percent, but never a false 0% or 100%."""
+    if p < 0.005:
+        return "<1%"
+    if p > 0.995:
+        return ">99%"
     return f"{100 * p:.0f}%"
 
 
@@ -69,7 +74,7 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
                    + (f"该概率取决于主要由先验假设确定的参数：{'、'.join(dep_names)}。" if dep_names else "")
                    + (f"该概率对假设敏感（{sens.replace(';', '、')}）。" if sens else ""))
     else:
-        out.append(f"Under the scenario “{pol}”, the probability that {ul} reaches {num(base.target)} {il} in {year} "
+        out.append(f"Under the scenario '{pol}', the probability that {ul} reaches {num(base.target)} {il} in {year} "
                    f"is about {pct(base.p_met)} (median {num(base['median'])}, 80% interval {num(base.p10)}–{num(base.p90)})."
                    + (f" It depends on prior-dominated rates: {', '.join(dep_names)}." if dep_names else "")
                    + (f" It is assumption-sensitive ({sens.replace(';', ', ')})." if sens else ""))
@@ -85,7 +90,7 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
                 s += f"，每多一家约{num(best.cost_per_extra_unit_10k_yuan)}万元"
             out.append(s + "。")
         else:
-            s = (f"Of the alternatives, “{bl}” does best: about {pct(best.p_met)}, {num(best.extra_vs_baseline_p50)} more "
+            s = (f"Of the alternatives, '{bl}' does best: about {pct(best.p_met)}, {num(best.extra_vs_baseline_p50)} more "
                  f"firms than current policy (median) for about {num(extra)} (10k yuan) more by {year}")
             if isinstance(best.cost_per_extra_unit_10k_yuan, float) and not math.isnan(best.cost_per_extra_unit_10k_yuan):
                 s += f", about {num(best.cost_per_extra_unit_10k_yuan)} per extra firm"
@@ -105,7 +110,7 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
     out.append(f"{len(rates)}个转移率中，{n_data}个主要由已公布数据确定，{n_prior}个主要取决于先验假设（见“假设与说明”）。"
                if lang == "zh" else
                f"Of {len(rates)} transition rates, {n_data} are pinned down by published data and {n_prior} rest "
-               f"mainly on prior assumptions (see “Assumptions and caveats”).")
+               f"mainly on prior assumptions (see 'Assumptions and caveats').")
     return out
 
 
