@@ -9,9 +9,11 @@ r = (s * cv * y)^2 + 1/4 (1/4 for rounding to whole firms), where the cv of each
 noise scale with its own prior (priors file, [reporting_noise]). Missing years are simply not
 updated on. Targets never enter.
 
-Parameters: the shared rates (priors file) and, per fit unit, its start levels (starts
-file), all normal on an unconstrained scale (:mod:`sim.params`). Units named in
-``pool_with`` share the rates (complete pooling) and contribute their own actuals.
+Parameters: the shared rates (priors file), the reporting-noise scale and, per fit unit,
+its start levels (starts file), all normal on an unconstrained scale (:mod:`sim.params`).
+Units named in ``pool_with`` contribute their own actuals and share the rates: completely,
+except the rates the priors file lists under [pooling] partial, where each pooled unit has
+its own offset from the scenario's unit, normal with sd tau on the link scale.
 
 Posterior. The mode (L-BFGS-B) and the Laplace covariance (finite-difference Hessian)
 are checked against a random-walk Metropolis sampler whose chains all advance in one
@@ -37,7 +39,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from .engine import Compiled
-from .params import ParamSpace
+from .params import Param, ParamSpace
 from .scenario import Scenario
 
 LOG2PI = np.log(2 * np.pi)
@@ -112,6 +114,9 @@ class Model:
         params = list(sc.rates.params) + [sc.noise]
         for u in sc.fit_units:
             params += list(sc.starts[u].params)
+        partial, tau, src = sc.pooling
+        for u in sc.pool_with:   # partial pooling: the pooled units' own offsets of some rates
+            params += [Param(f"{u}.offset.{k}", "shift", 0.0, tau, src) for k in partial]
         space = ParamSpace(params)
         # prior_scale varies the rate priors only (sensitivity analysis); start levels keep theirs
         self.space = space.scaled(prior_scale, which=set(sc.rates.names)) if prior_scale != 1.0 else space
@@ -145,6 +150,9 @@ class Model:
         self.keep = np.flatnonzero(seen)
         self.n_obs = sum(len(v) for o in self.obs.values() for v in o.values())
         self.start_index = {u: [self.space.index[f"{u}.{n}"] for n in START_NAMES] for u in sc.fit_units}
+        rate_pos = {n: i for i, n in enumerate(sc.rates.names)}
+        self.offsets = {u: [(rate_pos[k], self.space.index[f"{u}.offset.{k}"]) for k in sc.pooling[0]]
+                        for u in sc.pool_with}
 
     def unit_filter(self, theta: np.ndarray, unit: str, full: bool = False, record: list | None = None):
         """Log-likelihood of a unit's actuals and the filtered (mean, cov) at its year T.
@@ -159,7 +167,13 @@ class Model:
         nat = self.space.natural(theta)
         x0 = c._start_vec(nat[:, self.start_index[unit]])
         noise2 = nat[:, self.noise_index] ** 2     # the reporting noise scale, squared (B,)
-        G, cvec, pis, lam = c.system_batch(nat[:, : self.n_rates], c.sizes(x0))
+        rates = nat[:, : self.n_rates]
+        if self.offsets.get(unit):
+            u_rates = theta[:, : self.n_rates].copy()
+            for k, j in self.offsets[unit]:
+                u_rates[:, k] += theta[:, j]
+            rates = self.space.natural(np.concatenate([u_rates, theta[:, self.n_rates:]], axis=1))[:, : self.n_rates]
+        G, cvec, pis, lam = c.system_batch(rates, c.sizes(x0))
         keep = np.arange(c.K + c.F) if full else self.keep
         G, cvec = G[:, keep][:, :, keep], cvec[:, keep]
         B, n = theta.shape[0], len(keep)
@@ -232,6 +246,32 @@ def _importance(model: Model, loc, shape, draws: int, rng):
     return X, w / w.sum(), zm, zc
 
 
+_BLOCK_JOB = None   # (model, mode, cov, seed, chains, steps, burn) for forked workers
+
+
+def _run_block(k: int):
+    model, mode, cov, seed, chains, steps, burn = _BLOCK_JOB
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1, k]))
+    return metropolis(model, mode, cov, rng, chains=chains, steps=steps, burn=burn)
+
+
+def run_chains(model: Model, mode, cov, seed: int, chains: int, steps: int, burn: int, blocks: int = 2):
+    """The sampler's chains in ``blocks`` independent groups with fixed seeds, run on the
+    machine's cores at once where it has more than one (the result does not depend on it)."""
+    import multiprocessing as mp
+    global _BLOCK_JOB
+    _BLOCK_JOB = (model, mode, cov, seed, chains // blocks, steps, burn)
+    try:
+        if (os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods():
+            with mp.get_context("fork").Pool(min(blocks, os.cpu_count())) as pool:
+                parts = pool.map(_run_block, range(blocks))
+        else:
+            parts = [_run_block(k) for k in range(blocks)]
+    finally:
+        _BLOCK_JOB = None
+    return np.concatenate([p[0] for p in parts], axis=1), float(np.mean([p[1] for p in parts]))
+
+
 def metropolis(model: Model, mode, cov, rng, chains=32, steps=1200, burn=400):
     """Random-walk Metropolis, all chains advanced together in one batched evaluation.
 
@@ -302,7 +342,7 @@ def ess_bulk(x: np.ndarray) -> np.ndarray:
 
 
 def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, until: int | None = None,
-        prior_scale: float = 1.0, chains: int = 32, steps: int = 1400, burn: int = 700) -> Calibration:
+        prior_scale: float = 1.0, chains: int = 32, steps: int = 1600, burn: int = 800) -> Calibration:
     """Fit a scenario's rates and start levels; return the importance-weighted posterior."""
     model = Model(sc, rows=rows, until=until, prior_scale=prior_scale)
     space = model.space
@@ -321,8 +361,7 @@ def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, unt
     vals = np.maximum(vals, floor)
     cov = (vecs / vals) @ vecs.T
 
-    rng = np.random.default_rng(np.random.SeedSequence([sc.seed if seed is None else seed, 1]))
-    chains_x, accept = metropolis(model, mode, cov, rng, chains=chains, steps=steps, burn=burn)
+    chains_x, accept = run_chains(model, mode, cov, sc.seed if seed is None else seed, chains, steps, burn)
     rhat, ess_par = split_rhat(chains_x), ess_bulk(chains_x)
     flat = chains_x.reshape(-1, len(mode))
     keep = np.linspace(0, len(flat) - 1, min(draws, len(flat))).astype(int)
@@ -364,6 +403,7 @@ def fit_key(sc: Scenario, **settings) -> str:
         "structure": repr(sc.structure),
         "rates": [repr(p) for p in sc.rates.params],
         "noise": repr(sc.noise),
+        "pooling": repr(sc.pooling),
         "starts": {u: repr(sc.starts[u]) for u in sc.fit_units},
         "fit_units": sc.fit_units,
         "actuals": sorted(repr((r.unit, r.indicator, r.year, r.value, r.kind, r.derived_from)) for r in sc.rows
@@ -436,3 +476,4 @@ def fitted_vs_published(sc: Scenario, cal: Calibration, seed: int = 0):
             rows.append(dict(unit=unit, indicator=name, year=year, published=y, predicted_p05=q[0],
                              predicted_p50=q[1], predicted_p95=q[2], pit=float(np.mean(sim <= y))))
     return pd.DataFrame(rows)
+

@@ -270,6 +270,14 @@ def _assumptions(rd, lang) -> str:
             items.append(f"<li>{html.escape(str(r.unit))} {html.escape(str(r.indicator))} {r.year}: {html.escape(d)}</li>")
     for n in rd.manifest.get("calibration_notes", []):
         items.append(f"<li>{html.escape(n)}</li>")
+    pool = rd.manifest.get("pooling")
+    if pool:
+        items.append("<li>" + html.escape(
+            (f"与{', '.join(rd.manifest['pooled_with'])}合并估计：部分共享 {', '.join(pool['partially_pooled_rates'])}"
+             f"（tau={pool['tau']}），完全共享其余转移率；{pool['source']}") if lang == "zh" else
+            (f"Rates pooled with {', '.join(rd.manifest['pooled_with'])}: partially pooled "
+             f"{', '.join(pool['partially_pooled_rates'])} (tau = {pool['tau']}), the other rates shared; {pool['source']}"))
+            + "</li>")
     for t in rd.manifest.get("targets_not_scored", []):
         items.append(f"<li>{html.escape(t['unit'])} {html.escape(t['indicator'])} {t['year']} = {t['value']:g}: "
                      + ("未评估" if lang == "zh" else "not scored") + f" ({html.escape(t['why'])})</li>")

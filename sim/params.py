@@ -28,7 +28,7 @@ Z90 = 1.6448536269514722
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str          # "logit" or "log"
+    kind: str          # "logit", "log", or "shift" (an additive offset on another parameter's scale)
     mean: float        # prior mean of u
     sd: float          # prior sd of u
     source: str
@@ -36,6 +36,8 @@ class Param:
     en: str = ""
 
     def natural(self, u):
+        if self.kind == "shift":
+            return u
         return expit(u) if self.kind == "logit" else np.exp(u)
 
     def prior_interval(self, level=0.90):
@@ -65,6 +67,7 @@ class ParamSpace:
         self.mean = np.array([p.mean for p in params])
         self.sd = np.array([p.sd for p in params])
         self._logit = np.array([p.kind == "logit" for p in params])
+        self._shift = np.array([p.kind == "shift" for p in params])
 
     def __len__(self):
         return len(self.params)
@@ -72,7 +75,7 @@ class ParamSpace:
     def natural(self, u: np.ndarray) -> np.ndarray:
         """Map u (..., n) to natural values (..., n); works for real and complex u."""
         u = np.asarray(u)
-        return np.where(self._logit, 1.0 / (1.0 + np.exp(-u)), np.exp(u))
+        return np.where(self._logit, 1.0 / (1.0 + np.exp(-u)), np.where(self._shift, u, np.exp(np.where(self._shift, 0.0, u))))
 
     def log_prior(self, u: np.ndarray) -> np.ndarray:
         z = (np.asarray(u) - self.mean) / self.sd

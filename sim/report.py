@@ -90,6 +90,8 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
         "unit": sc.unit,
         "sub_units": list(sc.parts),
         "pooled_with": list(sc.pool_with),
+        "pooling": {"partially_pooled_rates": list(sc.pooling[0]), "tau": sc.pooling[1], "source": sc.pooling[2],
+                    "shared_rates": [n for n in sc.rates.names if n not in sc.pooling[0]]} if sc.pool_with else None,
         "start_year": sc.starts[sc.unit].year,
         "last_actual_year": res.T,
         "horizon": sc.horizon,

@@ -81,6 +81,7 @@ class Scenario:
     input_hashes: dict[str, str] = field(default_factory=dict)
     fit_cache: str = ""          # folder of cached fits (calibration/fitted beside the priors file)
     noise: Param = None          # the reporting-noise scale (a multiplier of every indicator's cv)
+    pooling: tuple = ((), 0.0, "")   # (partially pooled rates, tau, source)
 
     @property
     def fit_units(self) -> tuple[str, ...]:
@@ -137,7 +138,7 @@ def load_scenario(path: str | Path) -> Scenario:
     units = load_units(*files["units"])
     structure = load_structure(*files["structure"])
     rows = load_ledger(*files["ledger"], units)
-    rates, noise = _load_rates(*files["priors"], structure)
+    rates, noise, pooling = _load_rates(*files["priors"], structure)
     starts_all = read_toml(*files["starts"])
     levers = _load_levers(read_toml(*files["levers"]), files["levers"][1], structure)
 
@@ -197,7 +198,7 @@ def load_scenario(path: str | Path) -> Scenario:
     t.close()
     return Scenario(name, shown, zh, en, unit, parts, pool_with, horizon, structure, rates, starts, units,
                     tuple(rows), levers, policies, tuple(targets), tuple(skipped), paths, seed, key_ind, hashes,
-                    str(files["priors"][0].parent / "fitted"), noise)
+                    str(files["priors"][0].parent / "fitted"), noise, pooling)
 
 
 def _sha(p: Path) -> str:
@@ -233,8 +234,14 @@ def _load_rates(path, shown, structure: Structure) -> ParamSpace:
         noise = Param("noise_scale", "log", 0.0, 1e-4, "fixed at 1 (no [reporting_noise] table in the priors file)")
     else:
         noise = rate_prior(nt, "noise_scale", "log")
+    pt = t.table("pooling", default=None)
+    pooling = ((), 0.0, "complete pooling: every rate shared (no [pooling] table)")
+    if pt is not None:
+        names = tuple(pt.strings("partial", choices=structure.prob_params + structure.rate_params))
+        pooling = (names, pt.number("tau", lo=1e-3, hi=5.0), pt.string("source"))
+        pt.close()
     t.close()
-    return ParamSpace(params), noise
+    return ParamSpace(params), noise, pooling
 
 
 def _load_start(t: Table, unit: str, rows, units) -> Start:
