@@ -71,53 +71,6 @@ class Compiled:
         V = np.stack(self.inflow_vec) if self.inflow_vec else np.zeros((0, n))
         self.VV = np.einsum("ij,ik->ijk", V, V).reshape(len(V), n * n)
 
-    # ---- expected dynamics ------------------------------------------------------------
-    def system(self, rates: np.ndarray, size: np.ndarray):
-        """G (n, n), c (n,), pis (list of (m+1,)), lam (I,) for one parameter vector.
-
-        rates: natural values (n_params,); size: (I,) start-year sizes of the inflows.
-        """
-        n = self.K + self.F
-        G = np.zeros((n, n), dtype=rates.dtype)
-        pis = []
-        for o, qi, D in zip(self.s.origins, self.origin_q, self.D):
-            pi = move_probs(rates[qi])
-            pis.append(pi)
-            G[:, o.tier] += D @ pi
-        lam = rates[self.inflow_param] * size
-        c = np.zeros(n, dtype=rates.dtype)
-        for v, l in zip(self.inflow_vec, lam):
-            c = c + v * l
-        return G, c, pis, lam
-
-    def noise(self, mean_x: np.ndarray, pis, lam) -> np.ndarray:
-        """Q: covariance added by one year's moves given the expected origin stocks."""
-        n = self.K + self.F
-        Q = np.zeros((n, n), dtype=pis[0].dtype)
-        for o, pi, D in zip(self.s.origins, pis, self.D):
-            m = max(float(np.real(mean_x[o.tier])), 0.0)
-            if m == 0.0:
-                continue
-            C = np.diag(pi) - np.outer(pi, pi)
-            Q = Q + m * (D @ C @ D.T)
-        for v, l in zip(self.inflow_vec, lam):
-            Q = Q + np.outer(v, v) * l
-        return Q
-
-    def start_state(self, hte: float, sme: float, reserve: float, leader_share: float) -> np.ndarray:
-        """Expected start-year tiers from the start levels (cohort split by growth g)."""
-        s = self.s
-        x = np.zeros(self.K, dtype=np.result_type(hte, float))
-        g = s.cohort_growth
-        w = np.array([(1 + g) ** -a for a in range(3)])
-        w = w / w.sum()
-        hte_cert = hte * (1 - leader_share)
-        for a, name in enumerate(("H1", "H2", "H3")):
-            x = x + np.eye(self.K)[s.tier(name)] * hte_cert * w[a]
-        x = x + np.eye(self.K)[s.tier("L")] * hte * leader_share
-        x = x + np.eye(self.K)[s.tier("S")] * sme + np.eye(self.K)[s.tier("R")] * reserve
-        return x
-
     def sizes(self, x0: np.ndarray) -> np.ndarray:
         """Inflow sizes (..., I) from start-year tiers (..., K)."""
         return np.stack([x0[..., list(j.size)].sum(axis=-1) for j in self.s.inflows], axis=-1)

@@ -115,8 +115,4 @@ def rate_prior(t: Table, name: str, kind: str) -> Param:
     return Param(name, kind, mean, sd, source, zh, en)
 
 
-def natural_of(space: ParamSpace, u: np.ndarray, name: str) -> np.ndarray:
-    return space.params[space.index[name]].natural(np.asarray(u)[..., space.index[name]])
-
-
 __all__ = ["Param", "ParamSpace", "beta_to_logit_normal", "range_to_sd", "rate_prior", "logit", "expit", "Z90"]

@@ -80,9 +80,9 @@ def test_one_step_moments_match_the_formulas(comp):
         rates[comp.pidx[j.param]] = 0.05
     x0 = np.array([40, 300, 120, 100, 80, 10])
     size = comp.sizes(x0.astype(float))
-    G, c, pis, lam = comp.system(rates, size)
-    mean = G @ np.concatenate([x0, np.zeros(comp.F)]) + c
-    cov = comp.noise(x0.astype(float), pis, lam)
+    G, c, pis, lam = comp.system_batch(rates[None], size[None])
+    mean = G[0] @ np.concatenate([x0, np.zeros(comp.F)]) + c[0]
+    cov = comp.noise_batch(x0[None].astype(float), pis, lam)[0]
     P = 40000
     states, flows = comp.simulate(np.broadcast_to(x0, (P, 1, comp.K)).copy(), np.broadcast_to(size, (P, 1, len(size))).copy(),
                                   np.broadcast_to(rates, (1, P, n_params)).copy(), rng)

@@ -44,8 +44,8 @@ def test_nonnegative_response_never_lowers_the_expected_count(x_cal, dx, beta, q
     flow = {"sme_cert": "new_cert", "renew": "renewed", "reserve_to_hte": "new_cert", "sme_inflow": "sme_entered",
             "relocation_inflow": "relocated_in"}[param]
     z0 = np.concatenate([x0, np.zeros(c.F)])
-    before = (lambda G, cc: G @ z0 + cc)(*c.system(rates, size)[:2])
-    after = (lambda G, cc: G @ z0 + cc)(*c.system(shifted, size)[:2])
+    before = (lambda G, cc: G[0] @ z0 + cc[0])(*c.system_batch(rates[None], size[None])[:2])
+    after = (lambda G, cc: G[0] @ z0 + cc[0])(*c.system_batch(shifted[None], size[None])[:2])
     assert after[c.K + c.s.flow(flow)] >= before[c.K + c.s.flow(flow)] - 1e-9
 
 
