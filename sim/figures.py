@@ -268,10 +268,10 @@ def subunit_multiples(rd, indicator: str = "hte_valid", policy: str = "baseline"
     for ax in list(axes.flat)[len(parts):]:
         ax.set_visible(False)
     main = rd.unit_label(rd.main_unit, lang)
-    fig.suptitle((f"{main}各分区{rd.ind_label(indicator, lang)}：{rd.policy_label(policy, lang)}（中位数与80%区间，×为年度目标）"
+    fig.suptitle((f"{main}各分区{rd.ind_label(indicator, lang)}：{rd.policy_label(policy, lang)}\n（中位数与80%区间，×为年度目标）"
                   if lang == "zh" else
-                  f"{main} sub-units, {rd.ind_label(indicator, lang)}: {rd.policy_label(policy, lang)} "
-                  "(median, 80% interval; x = yearly target)"), fontsize=16)
+                  f"{main} sub-units, {rd.ind_label(indicator, lang)}: {rd.policy_label(policy, lang)}\n"
+                  "(median, 80% interval; x = yearly target)"), fontsize=15)
     return axes
 
 

@@ -38,13 +38,7 @@ UNITS = {  # header suffixes for the Excel sheets
 }
 
 
-def pct(p: float) -> str:
-    """A probability for a sentence: whole percent, but never a false 0% or 100%."""
-    if p < 0.005:
-        return "<1%"
-    if p > 0.995:
-        return ">99%"
-    return f"{100 * p:.0f}%"
+from .results import pct  # noqa: E402  (one rule for every sentence)
 
 
 def num(v: float) -> str:

@@ -11,6 +11,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+def pct(p: float) -> str:
+    """A probability for a sentence: whole percent, but never a false 0% or 100%."""
+    if p < 0.005:
+        return "<1%"
+    if p > 0.995:
+        return ">99%"
+    return f"{100 * p:.0f}%"
+
+
 QUANTS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
 QCOLS = ("p05", "p10", "p25", "p50", "p75", "p90", "p95")
 
@@ -69,9 +78,7 @@ class Results:
     def reported_indicators(self, unit: str) -> list[str]:
         sc = self.scenario
         have = {r.indicator for r in sc.rows if r.unit == unit and (r.is_actual or r.is_target)}
-        inds = [i for i in sc.structure.indicators if i in have]
-        if unit == sc.unit:
-            inds = list(dict.fromkeys(list(sc.key_indicators) + inds))
+        inds = list(dict.fromkeys(list(sc.key_indicators) + [i for i in sc.structure.indicators if i in have]))
         return [i for i in sc.structure.indicators if i in inds]
 
     # ---- tables ---------------------------------------------------------------------
@@ -198,7 +205,7 @@ class Results:
             sens = sens if isinstance(sens, str) else ""
             if lang == "zh":
                 out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
-                           f"达成概率 {r.p_met:.0%}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}"
+                           f"达成概率 {pct(r.p_met)}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}"
                            + (f"；取决于先验为主的参数：{dep.replace(';', '、')}" if dep else "")
                            + (f"；对假设敏感：{sens.replace(';', '、')}" if sens else ""))
             else:
