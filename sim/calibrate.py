@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize
 
 from .engine import Compiled
 from .params import Param, ParamSpace
@@ -199,6 +199,14 @@ class Model:
                 P = P - K[:, :, None] * Ph[:, None, :]
         return ll, m, 0.5 * (P + P.transpose(0, 2, 1))
 
+    def likelihood_free(self) -> list[int]:
+        """Indices of parameters no actual depends on: the main unit's start levels when it
+        has no actual (its state feeds only the projection, never the likelihood)."""
+        u = self.sc.unit
+        if any(self.obs[u].values()):
+            return []
+        return list(self.start_index[u])
+
     def log_post(self, theta: np.ndarray) -> np.ndarray:
         """Log posterior (up to a constant) of (B, n) parameter vectors -> (B,)."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
@@ -216,6 +224,50 @@ class Model:
         return f[0], (f[1: n + 1] - f[n + 1:]) / (2 * eps)
 
 
+class Reduced:
+    """A Model restricted to some of its parameters; the others sit at their prior means
+    (they do not enter the likelihood) and are drawn from the prior afterwards."""
+
+    def __init__(self, model: "Model", keep: list[int]):
+        self.model, self.keep = model, np.array(keep, dtype=int)
+        self.drop = np.array([i for i in range(len(model.space)) if i not in set(keep)], dtype=int)
+        self.mean, self.sd = model.space.mean[self.keep], model.space.sd[self.keep]
+
+    def full(self, theta_r: np.ndarray) -> np.ndarray:
+        theta_r = np.atleast_2d(theta_r)
+        out = np.tile(self.model.space.mean, (theta_r.shape[0], 1))
+        out[:, self.keep] = theta_r
+        return out
+
+    def log_post(self, theta_r: np.ndarray) -> np.ndarray:
+        theta = self.full(theta_r)
+        # the dropped parameters' prior terms are constant here: they only shift the level
+        return self.model.log_post(theta)
+
+    def value_and_grad(self, theta_r: np.ndarray, eps: float = 1e-5):
+        n = len(theta_r)
+        E = np.eye(n) * eps
+        f = -self.log_post(np.concatenate([theta_r[None], theta_r + E, theta_r - E]))
+        return f[0], (f[1: n + 1] - f[n + 1:]) / (2 * eps)
+
+    def expand(self, x_r: np.ndarray, rng) -> np.ndarray:
+        """Full vectors from reduced ones (any leading shape); dropped ones from the prior
+        (or at the prior mean when rng is None)."""
+        shape = x_r.shape[:-1]
+        flat = x_r.reshape(-1, x_r.shape[-1])
+        out = self.full(flat)
+        if rng is not None and len(self.drop):
+            sp = self.model.space
+            out[:, self.drop] = sp.mean[self.drop] + sp.sd[self.drop] * rng.standard_normal((len(flat), len(self.drop)))
+        return out.reshape(shape + (len(self.model.space),))
+
+    def expand_cov(self, cov_r: np.ndarray) -> np.ndarray:
+        n = len(self.model.space)
+        cov = np.diag(self.model.space.sd ** 2)
+        cov[np.ix_(self.keep, self.keep)] = cov_r
+        return cov
+
+
 def hessian(f_batch, x, eps=1e-3):
     """Central finite-difference Hessian of a scalar function evaluated in one batch."""
     n = len(x)
@@ -228,22 +280,6 @@ def hessian(f_batch, x, eps=1e-3):
     H = np.diag((fp - 2 * f0 + fm) / eps ** 2)
     H[iu, ju] = H[ju, iu] = (fpp - fp[iu] - fp[ju] + 2 * f0 - fm[iu] - fm[ju] + fmm) / (2 * eps ** 2)
     return H
-
-
-def _importance(model: Model, loc, shape, draws: int, rng):
-    """Draw from a multivariate t around (loc, shape); return draws, weights, filtered states."""
-    prop = stats.multivariate_t(loc=loc, shape=shape, df=5, seed=rng)
-    X = np.atleast_2d(prop.rvs(size=draws))
-    logp = np.asarray(model.space.log_prior(X), dtype=float)
-    zm = zc = None
-    for u in model.sc.fit_units:
-        ll, m, P = model.unit_filter(X, u)
-        logp = logp + ll
-        if u == model.sc.unit:
-            zm, zc = m, P
-    logw = np.where(np.isfinite(logp), logp, -np.inf) - prop.logpdf(X)
-    w = np.exp(logw - np.max(logw))
-    return X, w / w.sum(), zm, zc
 
 
 _BLOCK_JOB = None   # (model, mode, cov, seed, chains, steps, burn) for forked workers
@@ -343,31 +379,44 @@ def ess_bulk(x: np.ndarray) -> np.ndarray:
 
 def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, until: int | None = None,
         prior_scale: float = 1.0, chains: int = 32, steps: int = 1600, burn: int = 800) -> Calibration:
-    """Fit a scenario's rates and start levels; return the importance-weighted posterior."""
-    model = Model(sc, rows=rows, until=until, prior_scale=prior_scale)
-    space = model.space
+    """Fit a scenario's rates and start levels; return the posterior draws.
+
+    Parameters the likelihood cannot see (the start levels of a main unit with no actuals)
+    have the prior as their posterior exactly: they are drawn from it, and the sampler works
+    on the others only.
+    """
+    full = Model(sc, rows=rows, until=until, prior_scale=prior_scale)
+    space = full.space
+    free = full.likelihood_free()
+    model = Reduced(full, [i for i in range(len(space)) if i not in free])
     notes = []
-    res = optimize.minimize(model.value_and_grad, space.mean.copy(), jac=True, method="L-BFGS-B",
+    res = optimize.minimize(model.value_and_grad, model.mean.copy(), jac=True, method="L-BFGS-B",
                             options=dict(maxiter=2000, maxfun=20000))
-    mode = res.x
+    mode_r = res.x
     if not res.success:
-        notes.append(f"the optimiser stopped early ({res.message}); the importance sampler corrects the proposal")
-    H = -hessian(model.log_post, mode)
+        notes.append(f"the optimiser stopped early ({res.message}); the sampler corrects the proposal")
+    H = -hessian(model.log_post, mode_r)
     H = 0.5 * (H + H.T)
     vals, vecs = np.linalg.eigh(H)
-    floor = 1.0 / (4.0 * np.max(space.sd) ** 2)
+    floor = 1.0 / (4.0 * np.max(model.sd) ** 2)
     if np.any(vals < floor):
         notes.append("the Hessian was not positive definite in some directions; floored at a quarter of the prior precision")
     vals = np.maximum(vals, floor)
-    cov = (vecs / vals) @ vecs.T
+    cov_r = (vecs / vals) @ vecs.T
 
-    chains_x, accept = run_chains(model, mode, cov, sc.seed if seed is None else seed, chains, steps, burn)
+    seed = sc.seed if seed is None else seed
+    chains_r, accept = run_chains(model, mode_r, cov_r, seed, chains, steps, burn)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
+    chains_x = model.expand(chains_r, rng)                  # likelihood-free parameters from the prior
+    mode, cov = model.expand(mode_r[None], None)[0], model.expand_cov(cov_r)
     rhat, ess_par = split_rhat(chains_x), ess_bulk(chains_x)
+    if free:
+        rhat[free], ess_par[free] = 1.0, float(chains_x.shape[0] * chains_x.shape[1])
     flat = chains_x.reshape(-1, len(mode))
     keep = np.linspace(0, len(flat) - 1, min(draws, len(flat))).astype(int)
     X = flat[keep]
     w = np.full(len(X), 1.0 / len(X))
-    _, zm, zc = model.unit_filter(X, sc.unit, full=True)
+    _, zm, zc = full.unit_filter(X, sc.unit, full=True)
     ess = float(np.min(ess_par))
     if np.max(rhat) > 1.05:
         worst = space.names[int(np.argmax(rhat))]
@@ -379,15 +428,15 @@ def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, unt
     agrees = bool(np.all(np.abs(mu_s - mode) <= 0.25 * sd_s + 1e-9) and np.all((sd_la / sd_s > 0.75) & (sd_la / sd_s < 1.33)))
     notes.append("the Laplace approximation agreed with the sampler" if agrees else
                  "the Laplace approximation disagreed with the sampler; the sampler's answer is used")
-    if model.n_obs == 0:
+    if full.n_obs == 0:
         notes.append(f"no actuals for {', '.join(sc.fit_units)}: the posterior is the prior (prior-only projection)")
-    elif not any(model.obs[sc.unit].values()):
-        donors = [u for u in sc.pool_with if any(model.obs[u].values())]
+    elif not any(full.obs[sc.unit].values()):
+        donors = [u for u in sc.pool_with if any(full.obs[u].values())]
         notes.append(f"no actuals for {sc.unit}: its start levels are assumptions (starts file) and its rates are "
                      f"borrowed from {', '.join(donors) or 'the priors'}")
     diag = dict(rhat_max=float(np.max(rhat)), ess_min=ess, acceptance=float(accept),
                 chains=chains, steps=steps, burn=burn)
-    return Calibration(space, model.n_rates, mode, cov, X, w, ess, zm, zc, model.T[sc.unit], model.n_obs, agrees,
+    return Calibration(space, full.n_rates, mode, cov, X, w, ess, zm, zc, full.T[sc.unit], full.n_obs, agrees,
                        tuple(notes), diag, tuple(map(float, rhat)), tuple(map(float, ess_par)))
 
 
