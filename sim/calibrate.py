@@ -457,27 +457,34 @@ def fit_key(sc: Scenario, **settings) -> str:
         "fit_units": sc.fit_units,
         "actuals": sorted(repr((r.unit, r.indicator, r.year, r.value, r.kind, r.derived_from)) for r in sc.rows
                           if r.unit in sc.fit_units and r.is_actual),
-        "settings": {k: repr(v) for k, v in sorted(settings.items())},
+        "settings": {k: repr(v) for k, v in sorted(settings.items()) if k not in ("chains", "steps", "burn", "draws")},
         "seed": sc.seed,
     }
     return hashlib.sha256(json.dumps(model_inputs, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 
 
-def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, **kw):
+THOROUGH = dict(chains=64, steps=6000, burn=2000)
+
+
+def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False, **kw):
     """Fit, or reuse the fit cached under ``sc.fit_cache`` for the same inputs.
 
-    Returns (calibration, key, reused). The cache is a convenience: an unwritable folder
-    just means no cache.
+    The key covers the inputs, not the sampler's settings: ``sim calibrate`` fits with long
+    chains (``thorough``) and every later ``sim run`` of the same inputs reuses that fit;
+    a run that finds no cached fit makes a quick one. Returns (calibration, key, reused).
+    The cache is a convenience: an unwritable folder just means no cache.
     """
     key = fit_key(sc, seed=seed, **kw)
     path = Path(sc.fit_cache) / f"{key}.npz" if sc.fit_cache else None
     if use_cache and path is not None and path.is_file():
         try:
-            return load_fit(sc, path, seed=seed, **kw), key, True
+            cal = load_fit(sc, path, seed=seed, **kw)
+            if not thorough or cal.diagnostics.get("steps", 0) >= THOROUGH["steps"]:
+                return cal, key, True
         except (OSError, ValueError, KeyError):
             pass
-    cal = fit(sc, seed=seed, **kw)
-    if use_cache and path is not None:
+    cal = fit(sc, seed=seed, **(THOROUGH if thorough else {}), **kw)
+    if path is not None:
         try:
             save_fit(cal, path)
         except OSError:

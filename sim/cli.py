@@ -64,8 +64,11 @@ def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity):
         dest = write_run(res, out, lang=lang, figures=not no_figures)
     except SimError as exc:
         _fail(exc)
+    d = cal.diagnostics
     click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
-               f"({len(cal.draws)} posterior draws, {cal.n_obs} actuals)")
+               f"({len(cal.draws)} posterior draws, {cal.n_obs} actuals, {d['chains']} chains x {d['steps']:,} steps"
+               + ("" if reused or d["steps"] >= 6000 else "; run 'sim calibrate' once for long chains, later runs reuse them")
+               + ")")
     for note in cal.notes:
         click.echo(f"calibration: {note}")
     for line in res.headlines(lang):
@@ -94,7 +97,7 @@ def calibrate(scenario, out, lang, refit):
     from .scenario import load_scenario
     try:
         sc = load_scenario(scenario)
-        cal, key, reused = cached_fit(sc, use_cache=not refit)
+        cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True)
         summ = cal.summary()
         fv = fitted_vs_published(sc, cal)
         with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
@@ -108,7 +111,10 @@ def calibrate(scenario, out, lang, refit):
                 fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
     except SimError as exc:
         _fail(exc)
-    click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key}")
+    d = cal.diagnostics
+    click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
+               f"({d['chains']} chains x {d['steps']:,} steps; split R-hat up to {d['rhat_max']:.2f}, "
+               f"minimum ESS {d['ess_min']:,.0f})")
     for note in cal.notes:
         click.echo(f"calibration: {note}")
     click.echo(f"{'parameter':28s} {'prior 90%':>24s} {'posterior 90%':>24s} {'contraction':>11s}  label")
