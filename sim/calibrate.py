@@ -165,7 +165,7 @@ class Model:
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         c = self.c
         nat = self.space.natural(theta)
-        x0 = c._start_vec(nat[:, self.start_index[unit]])
+        x0 = c.start_states(nat[:, self.start_index[unit]])
         noise2 = nat[:, self.noise_index] ** 2     # the reporting noise scale, squared (B,)
         rates = nat[:, : self.n_rates]
         if self.offsets.get(unit):
@@ -215,13 +215,14 @@ class Model:
             lp = lp + self.unit_filter(theta, u)[0]
         return np.where(np.isfinite(lp), lp, -1e300)
 
-    def value_and_grad(self, theta: np.ndarray, eps: float = 1e-5):
-        """Negative log posterior and its central-difference gradient, in one batch."""
-        n = len(theta)
-        E = np.eye(n) * eps
-        pts = np.concatenate([theta[None], theta + E, theta - E])
-        f = -self.log_post(pts)
-        return f[0], (f[1: n + 1] - f[n + 1:]) / (2 * eps)
+
+
+def neg_log_post_and_grad(log_post, theta: np.ndarray, eps: float = 1e-5):
+    """Negative log posterior and its central-difference gradient, in one batched call."""
+    n = len(theta)
+    E = np.eye(n) * eps
+    f = -log_post(np.concatenate([theta[None], theta + E, theta - E]))
+    return f[0], (f[1: n + 1] - f[n + 1:]) / (2 * eps)
 
 
 class Reduced:
@@ -244,11 +245,8 @@ class Reduced:
         # the dropped parameters' prior terms are constant here: they only shift the level
         return self.model.log_post(theta)
 
-    def value_and_grad(self, theta_r: np.ndarray, eps: float = 1e-5):
-        n = len(theta_r)
-        E = np.eye(n) * eps
-        f = -self.log_post(np.concatenate([theta_r[None], theta_r + E, theta_r - E]))
-        return f[0], (f[1: n + 1] - f[n + 1:]) / (2 * eps)
+    def value_and_grad(self, theta_r: np.ndarray):
+        return neg_log_post_and_grad(self.log_post, theta_r)
 
     def expand(self, x_r: np.ndarray, rng) -> np.ndarray:
         """Full vectors from reduced ones (any leading shape); dropped ones from the prior
@@ -262,7 +260,6 @@ class Reduced:
         return out.reshape(shape + (len(self.model.space),))
 
     def expand_cov(self, cov_r: np.ndarray) -> np.ndarray:
-        n = len(self.model.space)
         cov = np.diag(self.model.space.sd ** 2)
         cov[np.ix_(self.keep, self.keep)] = cov_r
         return cov

@@ -101,7 +101,7 @@ class Compiled:
             Q += m * (pi @ DD - (Dp[:, :, None] * Dp[:, None, :]).reshape(B, n * n))
         return Q.reshape(B, n, n)
 
-    def _start_vec(self, levels):
+    def start_states(self, levels):
         """(B, K) expected start tiers from levels (B, 4) = hte, sme, reserve, leader_share."""
         s = self.s
         hte, sme, res, ls = levels.T

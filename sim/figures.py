@@ -167,7 +167,7 @@ def waterfall(rd, ax=None, lang: str = "zh"):
     start = float(pr[(pr.unit == rd.main_unit) & (pr.indicator == "hte_valid") & (pr.scenario == "baseline")
                      & (pr.year == T)]["mean"].iloc[0])
     for ax, pol in zip(axes.flat, pols):
-        level, xs, labels = start, [], [WF_TEXT["start"][lang]]
+        level, labels = start, [WF_TEXT["start"][lang]]
         ax.bar(0, start, color="#9e9e9e", width=0.7)
         ax.text(0, start, f"{start:,.0f}", ha="center", va="bottom", fontsize=10)
         for k, (key, flows, sign) in enumerate(WATERFALL, start=1):
@@ -334,11 +334,13 @@ def _draw_in_worker(job) -> str:
     return _draw(load_run(folder), task, d, lang)
 
 
-def render_all(rd, d, lang: str, workers: int | None = None) -> list[str]:
+def render_all(rd, d, lang: str, workers: int | None = None, side=None):
     """Every figure of a run into folder ``d``; returns the PNG paths in reading order.
 
     Figures are independent, so they are drawn on up to ``workers`` processes (default:
     the machine's cores, at most 4); each worker reads the run folder's tables itself.
+    ``side``: an optional (function, args) run in the same pool meanwhile; then the
+    return value is (PNG paths, its result).
     """
     import multiprocessing as mp
     import os
@@ -346,11 +348,14 @@ def render_all(rd, d, lang: str, workers: int | None = None) -> list[str]:
     d = Path(d)
     d.mkdir(exist_ok=True)
     tasks = figure_tasks(rd)
-    n = min(workers or os.cpu_count() or 1, 4, len(tasks))
+    n = min(workers or os.cpu_count() or 1, 4, max(len(tasks), 1))
     if n <= 1 or "fork" not in mp.get_all_start_methods():
-        return [_draw(rd, t, d, lang) for t in tasks]
+        pngs = [_draw(rd, t, d, lang) for t in tasks]
+        return pngs if side is None else (pngs, side[0](*side[1]))
     with mp.get_context("fork").Pool(n) as pool:
-        return pool.map(_draw_in_worker, [(rd.folder, t, d, lang) for t in tasks], chunksize=1)
+        job = pool.apply_async(side[0], side[1]) if side is not None else None
+        pngs = pool.map(_draw_in_worker, [(rd.folder, t, d, lang) for t in tasks], chunksize=1)
+        return pngs if job is None else (pngs, job.get())
 
 
 LABEL_COLORS = {"data-informed": "#1f4e79", "partly informed": "#e07b00", "prior-dominated": "#9e9e9e"}

@@ -115,7 +115,6 @@ class Evaluator:
         pol = self.policy(x)
         rates, quota = policy_rates(sc, paths, pol, self.years)
         P, U, K = paths.x_T.shape
-        n = K + c.F
         z = np.concatenate([paths.x_T, paths.f_T], axis=-1).astype(float)          # (P, U, n)
         share = paths.size / np.maximum(paths.size.sum(axis=1, keepdims=True), 1e-12)  # (P, U, I)
         V = np.stack(c.inflow_vec)                                                    # (I, n)

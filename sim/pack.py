@@ -38,7 +38,7 @@ UNITS = {  # header suffixes for the Excel sheets
 }
 
 
-from .results import pct  # noqa: E402  (one rule for every sentence)
+from .results import caveats, pct  # noqa: E402  (one rule for every sentence)
 
 
 def num(v: float) -> str:
@@ -56,22 +56,17 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
     ul, il = rd.unit_label(unit, lang), rd.ind_label(ind, lang)
     base = tg[(tg.unit == unit) & (tg.indicator == ind) & (tg.year == year) & (tg.scenario == "baseline")].iloc[0]
     pol = rd.policy_label("baseline", lang)
-    dep = base.get("depends_on_prior_dominated", "")
-    dep = dep if isinstance(dep, str) else ""
-    sens = base.get("assumption_sensitive", "")
-    sens = sens if isinstance(sens, str) else ""
-    rates = rd.labels["rates"]
-    dep_names = [rates.get(x, {}).get(lang, x) for x in dep.split(";") if x]
+    dep_names, sens = caveats(base, {k: v[lang] for k, v in rd.labels["rates"].items()})
     if lang == "zh":
         out.append(f"按{pol}，{year}年{ul}{il}达到{num(base.target)}家的概率约为{pct(base.p_met)}"
                    f"（中位数{num(base['median'])}家，80%区间{num(base.p10)}–{num(base.p90)}家）。"
                    + (f"该概率取决于主要由先验假设确定的参数：{'、'.join(dep_names)}。" if dep_names else "")
-                   + (f"该概率对假设敏感（{sens.replace(';', '、')}）。" if sens else ""))
+                   + (f"该概率对假设敏感（{'、'.join(sens)}）。" if sens else ""))
     else:
         out.append(f"Under the scenario '{pol}', the probability that {ul} reaches {num(base.target)} {il} in {year} "
                    f"is about {pct(base.p_met)} (median {num(base['median'])}, 80% interval {num(base.p10)}–{num(base.p90)})."
                    + (f" It depends on prior-dominated rates: {', '.join(dep_names)}." if dep_names else "")
-                   + (f" It is assumption-sensitive ({sens.replace(';', ', ')})." if sens else ""))
+                   + (f" It is assumption-sensitive ({', '.join(sens)})." if sens else ""))
     alt = sf[(sf.unit == unit) & (sf.indicator == ind) & (sf.year == year) & (sf.scenario != "baseline")]
     if not alt.empty:
         best = alt.sort_values(["p_met", "scenario"], ascending=[False, True]).iloc[0]

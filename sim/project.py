@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import expit, logit
@@ -22,6 +23,9 @@ from .calibrate import Calibration
 from .engine import Compiled
 from .levers import Lever, draw_strengths, shift
 from .scenario import Policy, Scenario
+
+if TYPE_CHECKING:   # results imports nothing from here at run time; the annotation only
+    from .results import Results
 
 KEY_RESAMPLE, KEY_START, KEY_SPLIT, KEY_LEVER, KEY_MOVES = 11, 12, 13, 14, 15
 
@@ -77,7 +81,7 @@ def draw_paths(sc: Scenario, cal: Calibration, n_paths: int, seed: int, levers: 
     xT, fT = zT[:, : c.K], zT[:, c.K:]
     # inflow sizes from the start-year levels of each draw
     si = [cal.space.index[f"{sc.unit}.{n}"] for n in ("hte", "sme", "reserve", "leader_share")]
-    x0 = c._start_vec(nat[:, si])
+    x0 = c.start_states(nat[:, si])
     size = c.sizes(x0)
     # split over sub-units
     start = sc.starts[sc.unit]
@@ -102,7 +106,8 @@ def policy_rates(sc: Scenario, paths: Paths, policy: Policy, years: list[int]) -
     names = sc.structure.prob_params + sc.structure.rate_params
     Y, P = len(years), paths.rates.shape[0]
     base = paths.rates
-    link = np.where(np.array([n in sc.structure.prob_params for n in names]),
+    is_prob = np.array([n in sc.structure.prob_params for n in names])
+    link = np.where(is_prob,
                     logit(np.clip(base, 1e-12, 1 - 1e-12)), np.log(np.maximum(base, 1e-300)))
     out = np.empty((Y, P, len(names)))
     quota = np.zeros((Y, len(sc.structure.inflows)))
@@ -121,7 +126,7 @@ def policy_rates(sc: Scenario, paths: Paths, policy: Policy, years: list[int]) -
                     if inf.param in lv.acts_on:
                         quota[y, j] = max(quota[y, j], amount)
         v = link + delta
-        out[y] = np.where(np.array([n in sc.structure.prob_params for n in names]), expit(v), np.exp(v))
+        out[y] = np.where(is_prob, expit(v), np.exp(v))
     return out, quota
 
 

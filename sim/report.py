@@ -142,24 +142,12 @@ def render(folder: Path, lang: str) -> list[str]:
     The figures and the report's embedded font subset are independent jobs, run on the
     machine's cores at once (fork pool); everything written is the same as a serial run.
     """
-    import multiprocessing as mp
-    from .figures import _draw_in_worker, figure_tasks
+    from .figures import render_all
     from .fonts import subset_font_base64
     from .pack import font_charset, write_html, write_xlsx
     from .rundata import load_run
     rd = load_run(folder)
-    d = Path(folder) / "figures"
-    d.mkdir(exist_ok=True)
-    jobs = [(rd.folder, t, d, lang) for t in figure_tasks(rd)]
-    n = min(os.cpu_count() or 1, 4)
-    if n > 1 and "fork" in mp.get_all_start_methods():
-        with mp.get_context("fork").Pool(n) as pool:
-            font_job = pool.apply_async(subset_font_base64, (font_charset(rd),))
-            pngs = pool.map(_draw_in_worker, jobs, chunksize=1)
-            font = font_job.get()
-    else:
-        pngs = [_draw_in_worker(j) for j in jobs]
-        font = subset_font_base64(font_charset(rd))
+    pngs, font = render_all(rd, Path(folder) / "figures", lang, side=(subset_font_base64, (font_charset(rd),)))
     write_html(rd, lang, font=font)
     write_xlsx(rd)
     return pngs

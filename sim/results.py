@@ -20,6 +20,18 @@ def pct(p: float) -> str:
     return f"{100 * p:.0f}%"
 
 
+def caveats(row, rate_labels: dict | None = None) -> tuple[list[str], list[str]]:
+    """(prior-dominated rates the probability depends on, labelled if ``rate_labels`` is
+    given; assumptions it is sensitive to) from a row of targets.csv / targets_frame."""
+    def items(key):
+        v = row.get(key, "")
+        return [x for x in v.split(";") if x] if isinstance(v, str) else []
+    dep = items("depends_on_prior_dominated")
+    if rate_labels is not None:
+        dep = [rate_labels.get(x, x) for x in dep]
+    return dep, items("assumption_sensitive")
+
+
 QUANTS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
 QCOLS = ("p05", "p10", "p25", "p50", "p75", "p90", "p95")
 
@@ -100,7 +112,9 @@ class Results:
         if self.sensitivity is not None:
             return self.sensitivity
         rows = []
-        drivers = self._prior_dominated_drivers()
+        if "drivers" not in self._cache:
+            self._cache["drivers"] = self._prior_dominated_drivers()
+        drivers = self._cache["drivers"]
         for tg in self.scenario.targets:
             for pol in self.policy_names():
                 v = self.indicator(pol, tg.unit, tg.indicator)[self.year_index(tg.year)]
@@ -194,25 +208,21 @@ class Results:
         out = []
         tf = self.targets_frame()
         sc = self.scenario
+        zh_rates = {p.name: p.zh or p.name for p in self.calibration.space.params}
         for _, r in tf.iterrows():
             ind = sc.structure.indicators[r.indicator]
             pol = next(p for p in sc.policies if p.name == r.scenario)
-            dep = r.depends_on_prior_dominated if isinstance(r.depends_on_prior_dominated, str) else ""
-            if lang == "zh" and dep:
-                zh = {p.name: p.zh or p.name for p in self.calibration.space.params}
-                dep = ";".join(zh.get(x, x) for x in dep.split(";"))
-            sens = r.get("assumption_sensitive", "")
-            sens = sens if isinstance(sens, str) else ""
+            dep, sens = caveats(r, zh_rates if lang == "zh" else None)
             if lang == "zh":
                 out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
                            f"达成概率 {pct(r.p_met)}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}"
-                           + (f"；取决于先验为主的参数：{dep.replace(';', '、')}" if dep else "")
-                           + (f"；对假设敏感：{sens.replace(';', '、')}" if sens else ""))
+                           + (f"；取决于先验为主的参数：{'、'.join(dep)}" if dep else "")
+                           + (f"；对假设敏感：{'、'.join(sens)}" if sens else ""))
             else:
                 out.append(f"[{r.scenario}] {sc.unit_label(r.unit, 'en')} {ind.en} {r.year} target {r.target:,.0f}: "
                            f"P(met) = {r.p_met:.2f} (+-{r.mc_se:.3f}), median {r['median']:,.0f}"
-                           + (f"; depends on prior-dominated: {dep.replace(';', ', ')}" if dep else "")
-                           + (f"; assumption-sensitive: {sens.replace(';', ', ')}" if sens else ""))
+                           + (f"; depends on prior-dominated: {', '.join(dep)}" if dep else "")
+                           + (f"; assumption-sensitive: {', '.join(sens)}" if sens else ""))
         return out
 
     def headline_target(self):

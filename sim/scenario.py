@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .data import Row, Unit, check_parts, check_unique, load_ledger, load_units, parse_row
 from .errors import InputError, did_you_mean
 from .levers import Lever
@@ -252,7 +254,7 @@ def _load_start(t: Table, unit: str, rows, units) -> Start:
         source = it.string("source")
         if item == "leader_share" and it.has("fixed"):
             v = it.number("fixed", lo=1e-9, hi=1 - 1e-9)
-            params.append(Param(f"{unit}.{item}", "logit", float(__import__("numpy").log(v / (1 - v))), 1e-4, source))
+            params.append(Param(f"{unit}.{item}", "logit", float(np.log(v / (1 - v))), 1e-4, source))
         elif item == "leader_share":
             a, b = it.pair("beta", lo=1e-6, ordered=False)
             mean, sd = beta_to_logit_normal(a, b)
@@ -260,7 +262,7 @@ def _load_start(t: Table, unit: str, rows, units) -> Start:
         else:
             value = it.number("value", lo=0.0)
             rng = it.number("range", lo=1e-4, hi=5.0)
-            params.append(Param(f"{unit}.{item}", "log", float(__import__("numpy").log(max(value, 0.5))),
+            params.append(Param(f"{unit}.{item}", "log", float(np.log(max(value, 0.5))),
                                 range_to_sd(rng), source))
         it.close()
     parts, parts_year, parts_source = (), None, ""

@@ -16,7 +16,6 @@ import numpy as np
 
 from .calibrate import Model, fit
 from .data import Row
-from .engine import Compiled
 
 
 def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
@@ -30,8 +29,9 @@ def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
     unit = sc.unit
     start = sc.starts[unit].year
     lv = nat[model.start_index[unit]]
-    x0 = np.rint(c._start_vec(lv[None])).astype(np.int64)[:, None, :]
-    size = c.sizes(c._start_vec(lv[None]))[:, None, :]
+    expected = c.start_states(lv[None])
+    x0 = np.rint(expected).astype(np.int64)[:, None, :]
+    size = c.sizes(expected)[:, None, :]
     Y = horizon - start
     rates = np.broadcast_to(nat[: model.n_rates], (Y, 1, model.n_rates)).copy()
     states, flows = c.simulate(x0, size, rates, rng)
