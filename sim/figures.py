@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .results import pct
+
 TEXT = {
     "year": {"zh": "年份", "en": "Year"},
     "firms": {"zh": "企业数（家）", "en": "Firms"},
@@ -259,7 +261,7 @@ def subunit_multiples(rd, indicator: str = "hte_valid", policy: str = "baseline"
             p = float(row.p_met.iloc[0])
             ok = p >= 0.5
             colour = "#2e7d32" if ok else "#c62828"
-            flag = (f"{'达标' if ok else '落后'} {p:.0%}" if lang == "zh" else f"{'on track' if ok else 'behind'} {p:.0%}")
+            flag = (f"{'达标' if ok else '落后'} {pct(p)}" if lang == "zh" else f"{'on track' if ok else 'behind'} {pct(p)}")
         ax.set_title(f"{rd.unit_label(unit, lang)}  {flag}", color=colour, fontsize=13)
         ax.set_xticks(list(sub.year))
         ax.tick_params(labelsize=10)
