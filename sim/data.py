@@ -22,7 +22,9 @@ from .tomlio import read_text
 
 LEDGER_COLUMNS = ("unit", "indicator", "year", "value", "kind", "derived_from", "definition",
                   "source_file", "passage", "derivation")
+OPTIONAL_COLUMNS = ("bound",)   # absent column: every figure is an exact value
 KINDS = ("actual", "target", "derived")
+BOUNDS = ("eq", "ge")   # "ge": a published lower bound (突破/超过/以上 a value), fitted as censored
 UNIT_COLUMNS = ("unit", "parent", "zh", "en")
 
 
@@ -39,6 +41,7 @@ class Row:
     passage: str
     derivation: str
     origin: str = "ledger"   # "ledger" or the scenario file that added it
+    bound: str = "eq"        # "eq" an exact published value, "ge" a lower bound ("more than 480")
 
     @property
     def is_actual(self) -> bool:
@@ -66,10 +69,11 @@ def _read_csv(path: Path, shown: str, columns) -> list[dict]:
         if col not in header:
             raise InputError(shown, "header", f"a column '{col}'", f"columns {header}",
                              did_you_mean(col, header))
-    extra = [c for c in header if c not in columns]
+    allowed = tuple(columns) + (OPTIONAL_COLUMNS if columns == LEDGER_COLUMNS else ())
+    extra = [c for c in header if c not in allowed]
     if extra:
-        raise InputError(shown, "header", "only the columns " + ", ".join(columns), f"unknown column '{extra[0]}'",
-                         did_you_mean(extra[0], columns))
+        raise InputError(shown, "header", "only the columns " + ", ".join(allowed), f"unknown column '{extra[0]}'",
+                         did_you_mean(extra[0], allowed))
     rows = []
     for i, rec in enumerate(reader, start=2):
         if None in rec or any(v is None for v in rec.values()):
@@ -127,8 +131,11 @@ def parse_row(rec: dict, shown: str, where: str, units: dict[str, Unit], origin:
     for key in ("source_file", "passage"):
         if not str(rec.get(key, "")):
             bad(key, "the source of the figure", "an empty field")
+    bound = str(rec.get("bound", "") or "eq")
+    if bound not in BOUNDS:
+        bad("bound", "eq (an exact value) or ge (a lower bound, 'more than')", repr(bound), did_you_mean(bound, BOUNDS))
     return Row(unit, indicator, year, value, kind, derived_from, str(rec.get("definition", "")),
-               str(rec["source_file"]), str(rec["passage"]), str(rec.get("derivation", "")), origin)
+               str(rec["source_file"]), str(rec["passage"]), str(rec.get("derivation", "")), origin, bound)
 
 
 def load_ledger(path: Path, shown: str, units: dict[str, Unit]) -> list[Row]:

@@ -161,7 +161,7 @@ def load_scenario(path: str | Path) -> Scenario:
     for i, ot in enumerate(t.tables("observations", default=[])):
         rec = {k: ot.get(k, (str, int, float)) for k in list(ot.keys())}
         ot.close(allowed=("unit", "indicator", "year", "value", "kind", "derived_from", "definition",
-                          "source_file", "passage", "derivation"))
+                          "source_file", "passage", "derivation", "bound"))
         rec.setdefault("kind", "actual")
         extra.append(parse_row(rec, shown, f"observations[{i}]", units, origin=path.name))
     rows = rows + extra
