@@ -3,27 +3,38 @@
 Likelihood. For each fit unit the expected dynamics of :mod:`sim.engine` define a
 linear-Gaussian state-space model over z = [tiers, flows] (the large-population
 approximation of the multinomial moves). A Kalman filter runs from the unit's start year
-to its last actual, updating on every published actual (a row of the observation matrix:
-the indicator's weights over states and flows), with reporting noise
-r = (s * cv * y)^2 + 1/4 (1/4 for rounding to whole firms), where the cv of each indicator (structure file) is multiplied by a fitted reporting-
-noise scale with its own prior (priors file, [reporting_noise]). Missing years are simply not
-updated on. Targets never enter.
+to its last fitted figure and updates on every published actual (a row of the observation
+matrix: the indicator's signed weights over states and flows), with reporting noise
+r = (s * cv * y)^2 + 1/4 (1/4 for rounding to whole firms), where cv is the indicator's
+(structure file) and s a fitted reporting-noise scale, bounded away from zero (priors
+file). Missing years are simply not updated on. Targets never enter. Three kinds of rows
+get their own treatment, each declared in the data:
 
-Parameters: the shared rates (priors file), the reporting-noise scale and, per fit unit,
-its start levels (starts file), all normal on an unconstrained scale (:mod:`sim.params`).
-Units named in ``pool_with`` contribute their own actuals and share the rates: completely,
-except the rates the priors file lists under [pooling] partial, where each pooled unit has
-its own offset from the scenario's unit, normal with sd tau on the link scale.
+* a lower bound ("more than 480", ledger ``bound = ge``) is a censored observation: the
+  likelihood is P(published >= 480) and the state is updated by the moments of the
+  truncated normal (as in a Tobit Kalman filter);
+* a sub-unit's actual (e.g. the city-level part of Cixi) observes its share of the unit's
+  indicator, share * h'z, with the binomial spread of the split added to the noise; the
+  shares have Dirichlet priors (:mod:`sim.starts`);
+* a plan's base-year column (``plan_base`` in the starts file) observes the start-year
+  figure with its own stated cv.
 
-Posterior. The mode (L-BFGS-B) and the Laplace covariance (finite-difference Hessian)
-are checked against a random-walk Metropolis sampler whose chains all advance in one
-batched filter evaluation; the sampler's draws are what the projection uses, and the
-report gives split R-hat, the effective sample size and whether Laplace agreed. (Plain
-importance sampling from the Laplace fit was tried first: with 17-25 parameters and
-heavier-than-normal tails in the prior-dominated directions its effective sample size
-fell to a few dozen, so the sampler replaced it.)
+Parameters: the shared rates (priors file), the reporting-noise scale, the hierarchy's
+shared ratios and, per fit unit, its start parameters (:mod:`sim.starts`), all normal on
+an unconstrained scale (:mod:`sim.params`). Units named in ``pool_with`` contribute their
+own actuals and share the rates: completely, except the rates the priors file lists under
+[pooling] partial, where each pooled unit has its own offset from the scenario's unit,
+normal with sd tau on the link scale.
+
+Posterior. The mode (L-BFGS-B on a batched finite-difference gradient) and its Laplace
+covariance start an independence Metropolis-Hastings sampler whose proposal is adapted by
+Pareto-smoothed importance sampling (:mod:`sim.sampler`); it runs in rounds until split
+R-hat <= 1.01 and bulk and tail ESS >= 400 for every parameter, or its budget is spent,
+in which case the fit is labelled *preliminary*. Parameters that no fitted figure depends
+on (checked numerically: e.g. the start levels of a unit with no actuals) have the prior
+as their posterior exactly: they are drawn from it, and the sampler works on the others.
 For each draw, the filtered mean and covariance of the main unit's state at its last
-actual year are kept: the projection starts from them.
+fitted year are the projection's starting point.
 """
 
 from __future__ import annotations
@@ -38,12 +49,30 @@ from pathlib import Path
 import numpy as np
 from scipy import optimize
 
+from . import sampler as smp
 from .engine import Compiled
+from .kalman import filter_batch, structure_arrays, system
 from .params import Param, ParamSpace
 from .scenario import Scenario
+from .starts import fit_rows, last_fit_year, part_shares, unit_start_vector
 
 LOG2PI = np.log(2 * np.pi)
-START_NAMES = ("hte", "sme", "reserve", "leader_share")
+N_DRAWS = 4000
+
+
+@dataclass(frozen=True)
+class Obs:
+    """One fitted figure: indicator weights h (K+F,), published value, cv, whether the cv
+    is scaled by the fitted noise scale, lower bound or exact, and the sub-unit it is of."""
+    h: np.ndarray
+    value: float
+    cv: float
+    name: str
+    year: int
+    bound: str = "eq"
+    part: int | None = None
+    scaled: bool = True
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,35 +83,46 @@ class Calibration:
     mode: np.ndarray
     laplace_cov: np.ndarray
     draws: np.ndarray          # (M, n) unconstrained
-    weights: np.ndarray        # (M,) normalised importance weights
-    ess: float
     z_mean: np.ndarray         # (M, K+F) filtered state of the main unit at year T
     z_cov: np.ndarray          # (M, K+F, K+F)
     T: int
     n_obs: int
-    laplace_agrees: bool
     notes: tuple[str, ...]
     diagnostics: dict
     rhat: tuple
-    ess_per_param: tuple
+    ess_bulk: tuple
+    ess_tail: tuple
+    derived_names: tuple = ()   # start levels and sub-unit shares, computed per draw
+    derived: np.ndarray = None  # (M, k)
+    derived_prior: np.ndarray = None   # (k, 3): prior 5%, 50%, 95%; then var of log under the prior
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.diagnostics.get("converged", False))
 
     def summary(self):
-        """One row per parameter: prior, posterior, contraction and label (a DataFrame)."""
+        """One row per parameter (and derived start level): prior, posterior, contraction, label."""
         import pandas as pd
-        w = self.weights
         rows = []
         for i, p in enumerate(self.space.params):
             u = self.draws[:, i]
             nat = p.natural(u)
-            mu = np.sum(w * u)
-            var_post = np.sum(w * (u - mu) ** 2)
-            contraction = 1.0 - var_post / p.sd ** 2
+            contraction = 1.0 - np.var(u) / p.sd ** 2
             lo, hi = p.prior_interval(0.90)
-            q05, q95 = weighted_quantile(nat, w, [0.05, 0.95])
+            q05, q95 = np.quantile(nat, [0.05, 0.95])
             rows.append(dict(parameter=p.name, prior_median=float(p.natural(p.mean)), prior_p05=lo, prior_p95=hi,
-                             prior_source=p.source, post_mean=float(np.sum(w * nat)), post_p05=q05, post_p95=q95,
-                             contraction=float(contraction), label=label(contraction),
-                             rhat=self.rhat[i], ess=self.ess_per_param[i]))
+                             prior_source=p.source, post_mean=float(np.mean(nat)), post_p05=float(q05),
+                             post_p95=float(q95), contraction=float(contraction), label=label(contraction),
+                             rhat=self.rhat[i], ess_bulk=self.ess_bulk[i], ess_tail=self.ess_tail[i]))
+        for k, name in enumerate(self.derived_names):
+            v = self.derived[:, k]
+            lo, med, hi, var_prior = self.derived_prior[k]
+            contraction = 1.0 - np.var(np.log(np.maximum(v, 1e-12))) / var_prior if var_prior > 0 else 0.0
+            rows.append(dict(parameter=name, prior_median=med, prior_p05=lo, prior_p95=hi,
+                             prior_source="derived: start level or sub-unit share (starts file)",
+                             post_mean=float(v.mean()), post_p05=float(np.quantile(v, 0.05)),
+                             post_p95=float(np.quantile(v, 0.95)), contraction=float(contraction),
+                             label=label(contraction), rhat=np.nan, ess_bulk=np.nan, ess_tail=np.nan))
         return pd.DataFrame(rows)
 
     def labels(self) -> dict[str, str]:
@@ -98,123 +138,186 @@ def label(contraction: float) -> str:
     return "prior-dominated"
 
 
-def weighted_quantile(x, w, qs):
-    order = np.argsort(x)
-    cw = np.cumsum(w[order])
-    cw = cw / cw[-1]
-    return [float(x[order][min(np.searchsorted(cw, q), len(x) - 1)]) for q in qs]
-
-
 class Model:
-    """The likelihood of one scenario's actuals as a function of the unconstrained vector."""
+    """The likelihood of one scenario's actuals as a function of the unconstrained vector.
 
-    def __init__(self, sc: Scenario, rows=None, until: int | None = None, prior_scale: float = 1.0):
+    ``rows``: the published figures to use (default: the scenario's); ``until``: fit only
+    figures up to this year (backtests); ``withheld``: units whose actuals are left out
+    (leave-one-district-out), their start levels set exactly as a no-actuals unit's are.
+    """
+
+    def __init__(self, sc: Scenario, rows=None, until: int | None = None, prior_scale: float = 1.0,
+                 withheld: tuple[str, ...] = ()):
         self.sc = sc
-        self.c = Compiled(sc.structure)
+        st = sc.structure
+        self.full_c = Compiled(st)
+        rows = list(sc.rows if rows is None else rows)
+        rows = [r for r in rows if r.unit not in withheld and sc.units[r.unit].parent not in withheld]
+        self.rows = rows
+        self.units = sc.fit_units
+        self.specs = {u: sc.starts[u].spec for u in self.units}
         params = list(sc.rates.params) + [sc.noise]
-        for u in sc.fit_units:
+        used_ratios = {h.ratio_param for u in self.units for lv, _ in self.specs[u].z
+                       for h in [sc.hierarchy[lv]]}
+        # a level relative to another hierarchical level needs that level's ratio too
+        params += [p for p in sc.ratio_params if p.name in used_ratios]
+        for u in self.units:
             params += list(sc.starts[u].params)
-        partial, tau, src = sc.pooling
         for u in sc.pool_with:   # partial pooling: the pooled units' own offsets of some rates
-            params += [Param(f"{u}.offset.{k}", "shift", 0.0, tau, src) for k in partial]
+            params += [Param(f"{u}.offset.{k}", "shift", 0.0, sc.pooling.tau, sc.pooling.source)
+                       for k in sc.pooling.partial]
         space = ParamSpace(params)
         # prior_scale varies the rate priors only (sensitivity analysis); start levels keep theirs
         self.space = space.scaled(prior_scale, which=set(sc.rates.names)) if prior_scale != 1.0 else space
         self.n_rates = len(sc.rates)
         self.noise_index = self.space.index[sc.noise.name]
-        rows = sc.rows if rows is None else rows
-        self.obs = {}
-        for u in sc.fit_units:
-            start = sc.starts[u].year
-            obs = {}
-            for r in rows:
-                if r.unit != u or not r.is_actual or r.indicator not in sc.structure.indicators:
-                    continue
-                if r.year < start or (until is not None and r.year > until):
-                    continue
-                ind = sc.structure.indicators[r.indicator]
-                if ind.is_flow and r.year == start:
-                    continue   # flows of the start year are not modelled
-                obs.setdefault(r.year, []).append(
-                    (sc.structure.indicator_weights(r.indicator), r.value, (ind.cv * r.value) ** 2, r.indicator))
+        self.obs, self.left_out = {}, {}
+        for u in self.units:
+            spec = self.specs[u]
+            fitted, left = fit_rows(spec, rows, st.indicators, until)
+            self.left_out[u] = left
+            part_pos = {p: i for i, p in enumerate(spec.part_names)}
+            obs: dict[int, list[Obs]] = {}
+            for r, part in fitted:
+                ind = st.indicators[r.indicator]
+                obs.setdefault(r.year, []).append(Obs(st.indicator_weights(r.indicator), r.value, ind.cv, r.indicator,
+                                                      r.year, r.bound, None if part is None else part_pos[part],
+                                                      True, r.unit))
+            pb = spec.plan_base
+            if pb is not None:
+                obs.setdefault(pb.year, []).insert(0, Obs(st.indicator_weights(pb.indicator), pb.value, pb.cv,
+                                                          pb.indicator, pb.year, "eq", None, False, f"{u} (plan base)"))
             self.obs[u] = obs
-        self.T = {u: max(self.obs[u], default=sc.starts[u].year) for u in sc.fit_units}
+        self.T = {u: last_fit_year(self.specs[u], rows, st.indicators, until) for u in self.units}
         # flows nobody observed never feed back into the tiers: the filter can leave them out
-        n = self.c.K + self.c.F
-        seen = np.zeros(n, bool)
-        seen[: self.c.K] = True
+        K = st.K
+        seen = np.zeros(K + st.F, bool)
+        seen[:K] = True
         for o in self.obs.values():
             for lst in o.values():
-                for h, *_ in lst:
-                    seen |= h != 0
+                for ob in lst:
+                    seen |= ob.h != 0
         self.keep = np.flatnonzero(seen)
-        self.n_obs = sum(len(v) for o in self.obs.values() for v in o.values())
-        self.start_index = {u: [self.space.index[f"{u}.{n}"] for n in START_NAMES] for u in sc.fit_units}
+        self.c = self.full_c.restricted(self.keep)
+        self.n_obs = sum(1 for o in self.obs.values() for v in o.values() for ob in v if ob.scaled)
         rate_pos = {n: i for i, n in enumerate(sc.rates.names)}
-        self.offsets = {u: [(rate_pos[k], self.space.index[f"{u}.offset.{k}"]) for k in sc.pooling[0]]
+        self.offsets = {u: [(rate_pos[k], self.space.index[f"{u}.offset.{k}"]) for k in sc.pooling.partial]
                         for u in sc.pool_with}
+        self._obs_cache = {}
+        self._sys = structure_arrays(self.c)
+        self._sys_full = structure_arrays(self.full_c)
 
-    def unit_filter(self, theta: np.ndarray, unit: str, full: bool = False, record: list | None = None):
-        """Log-likelihood of a unit's actuals and the filtered (mean, cov) at its year T.
+    # ---- pieces of a unit's model ---------------------------------------------------------
+    def start_vector(self, nat: np.ndarray, unit: str) -> np.ndarray:
+        return unit_start_vector(self.specs[unit], self.sc.structure.start_names, self.sc.hierarchy,
+                                 self.sc.regional, nat, self.space.index)
 
-        ``theta`` is (n,) or a batch (B, n); returns arrays with a leading batch axis. The
-        state holds the tiers and the observed flows only, unless ``full`` (all flows).
-        ``record``: a list that receives (unit, indicator, year, published, predicted mean,
-        predicted variance) per observation, the prediction made before seeing it.
-        """
-        theta = np.atleast_2d(np.asarray(theta, dtype=float))
-        c = self.c
-        nat = self.space.natural(theta)
-        x0 = c.start_states(nat[:, self.start_index[unit]])
-        noise2 = nat[:, self.noise_index] ** 2     # the reporting noise scale, squared (B,)
+    def unit_rates(self, theta: np.ndarray, nat: np.ndarray, unit: str) -> np.ndarray:
         rates = nat[:, : self.n_rates]
         if self.offsets.get(unit):
             u_rates = theta[:, : self.n_rates].copy()
             for k, j in self.offsets[unit]:
                 u_rates[:, k] += theta[:, j]
             rates = self.space.natural(np.concatenate([u_rates, theta[:, self.n_rates:]], axis=1))[:, : self.n_rates]
-        G, cvec, pis, lam = c.system_batch(rates, c.sizes(x0))
-        keep = np.arange(c.K + c.F) if full else self.keep
-        G, cvec = G[:, keep][:, :, keep], cvec[:, keep]
-        B, n = theta.shape[0], len(keep)
-        m = np.concatenate([x0, np.zeros((B, c.F))], axis=1)[:, keep]
-        P = np.zeros((B, n, n))
-        ll = np.zeros(B)
-        start = self.sc.starts[unit].year
-        for year in range(start, self.T[unit] + 1):
-            if year > start:
-                Q = c.noise_batch(m[:, : c.K], pis, lam)[:, keep][:, :, keep]
-                m = np.einsum("bij,bj->bi", G, m) + cvec
-                P = G @ P @ G.transpose(0, 2, 1) + Q
-            for h, y, r, name in self.obs[unit].get(year, ()):
-                h = h[keep]
-                Ph = P @ h
-                S = Ph @ h + r * noise2 + 0.25
-                e = y - m @ h
-                if record is not None:   # one-step-ahead prediction of the published value
-                    record.append((unit, name, year, y, m @ h, S))
-                ll += -0.5 * (LOG2PI + np.log(S) + e * e / S)
-                K = Ph / S[:, None]
-                m = m + K * e[:, None]
-                P = P - K[:, :, None] * Ph[:, None, :]
-        return ll, m, 0.5 * (P + P.transpose(0, 2, 1))
+        return rates
 
-    def likelihood_free(self) -> list[int]:
-        """Indices of parameters no actual depends on: the main unit's start levels when it
-        has no actual (its state feeds only the projection, never the likelihood)."""
-        u = self.sc.unit
-        if any(self.obs[u].values()):
-            return []
-        return list(self.start_index[u])
+    def shares(self, nat: np.ndarray, unit: str) -> np.ndarray | None:
+        spec = self.specs[unit]
+        return part_shares(spec, nat, self.space.index) if spec.parts else None
+
+    def _obs_arrays(self, unit: str, keep: np.ndarray):
+        """The unit's figures as flat arrays for the compiled filter (sorted by year)."""
+        key = (unit, len(keep))
+        if key not in self._obs_cache:
+            start = self.specs[unit].year
+            items = [ob for year in sorted(self.obs[unit]) for ob in self.obs[unit][year]]
+            self._obs_cache[key] = (
+                np.array([ob.year - start for ob in items], dtype=np.int64),
+                np.array([ob.h[keep] for ob in items], dtype=float).reshape(len(items), len(keep)),
+                np.array([ob.value for ob in items], dtype=float),
+                np.array([(ob.cv * ob.value) ** 2 for ob in items], dtype=float),
+                np.array([ob.scaled for ob in items], dtype=np.bool_),
+                np.array([ob.bound == "ge" for ob in items], dtype=np.bool_),
+                np.array([-1 if ob.part is None else ob.part for ob in items], dtype=np.int64),
+                items)
+        return self._obs_cache[key]
+
+    def unit_filter(self, theta: np.ndarray, unit: str, full: bool = False, record: list | None = None,
+                    nat: np.ndarray | None = None):
+        """Log-likelihood of a unit's figures and the filtered (mean, cov) at its year T.
+
+        ``theta`` is (n,) or a batch (B, n); returns arrays with a leading batch axis. The
+        state holds the tiers and the observed flows only, unless ``full`` (all flows).
+        ``record``: a list that receives (unit, indicator, year, published, predicted mean,
+        predicted variance, bound) per figure, the prediction made before seeing it.
+        """
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        c = self.full_c if full else self.c
+        nat = self.space.natural(theta) if nat is None else nat
+        x0 = c.start_states(self.start_vector(nat, unit))
+        noise2 = nat[:, self.noise_index] ** 2     # the reporting noise scale, squared (B,)
+        rates = self.unit_rates(theta, nat, unit)
+        shares = self.shares(nat, unit)
+        if shares is None:
+            shares = np.ones((theta.shape[0], 1))
+        q_idx, n_moves, D, tier, inflow_param, V, size_rows, tier_pos = (
+            self._sys_full if full else self._sys)
+        G, pis, r_in = system(rates, q_idx, n_moves, D, tier, inflow_param, V, size_rows, tier_pos)
+        yr, H, val, r, scaled, ge, part, items = self._obs_arrays(unit, c.keep)
+        n_years = self.T[unit] - self.specs[unit].year + 1
+        ll, m, P, pred = filter_batch(x0, G, pis, D, tier, r_in, V, size_rows, noise2, shares, n_years,
+                                      yr, H, val, r, scaled, ge, part, full or record is not None)
+        if record is not None:   # one-step-ahead prediction of each published value
+            for k, ob in enumerate(items):
+                record.append((ob.label or unit, ob.name, ob.year, ob.value, pred[:, k, 0], pred[:, k, 1], ob.bound))
+        return ll, m, P
+
+    def log_lik(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        nat = self.space.natural(theta)
+        ll = np.zeros(theta.shape[0])
+        for u in self.units:
+            ll = ll + self.unit_filter(theta, u, nat=nat)[0]
+        return ll
 
     def log_post(self, theta: np.ndarray) -> np.ndarray:
         """Log posterior (up to a constant) of (B, n) parameter vectors -> (B,)."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
-        lp = np.asarray(self.space.log_prior(theta), dtype=float)
-        for u in self.sc.fit_units:
-            lp = lp + self.unit_filter(theta, u)[0]
+        lp = np.asarray(self.space.log_prior(theta), dtype=float) + self.log_lik(theta)
         return np.where(np.isfinite(lp), lp, -1e300)
 
+    def likelihood_free(self, rng: np.random.Generator | None = None) -> list[int]:
+        """Indices of parameters no fitted figure depends on, found numerically: moving one
+        of them changes no log-likelihood, at a few points drawn from the prior."""
+        rng = rng or np.random.default_rng(0)
+        sp = self.space
+        d = len(sp)
+        base = sp.mean + sp.sd * rng.standard_normal((3, d))
+        pts = [base]
+        for j in range(d):
+            b = base.copy()
+            b[:, j] += 0.5 * sp.sd[j] + 0.1
+            pts.append(b)
+        ll = self.log_lik(np.concatenate(pts)).reshape(d + 1, 3)
+        return [j for j in range(d) if np.all(np.abs(ll[j + 1] - ll[0]) < 1e-10)]
+
+    def derived(self, theta: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+        """Start levels of every fit unit and sub-unit shares per draw: (names, (B, k))."""
+        theta = np.atleast_2d(theta)
+        nat = self.space.natural(theta)
+        names, cols = [], []
+        for u in self.units:
+            vec = self.start_vector(nat, u)
+            for k, name in enumerate(self.sc.structure.level_names):
+                if name in dict(self.specs[u].z):
+                    names.append(f"{u}.{name}")
+                    cols.append(vec[:, k])
+            sh = self.shares(nat, u)
+            if sh is not None and u == self.sc.unit:
+                for k, p in enumerate(self.specs[u].part_names):
+                    names.append(f"{p}.share")
+                    cols.append(sh[:, k])
+        return tuple(names), (np.stack(cols, axis=1) if cols else np.zeros((len(theta), 0)))
 
 
 def neg_log_post_and_grad(log_post, theta: np.ndarray, eps: float = 1e-5):
@@ -229,7 +332,7 @@ class Reduced:
     """A Model restricted to some of its parameters; the others sit at their prior means
     (they do not enter the likelihood) and are drawn from the prior afterwards."""
 
-    def __init__(self, model: "Model", keep: list[int]):
+    def __init__(self, model: Model, keep: list[int]):
         self.model, self.keep = model, np.array(keep, dtype=int)
         self.drop = np.array([i for i in range(len(model.space)) if i not in set(keep)], dtype=int)
         self.mean, self.sd = model.space.mean[self.keep], model.space.sd[self.keep]
@@ -241,9 +344,8 @@ class Reduced:
         return out
 
     def log_post(self, theta_r: np.ndarray) -> np.ndarray:
-        theta = self.full(theta_r)
         # the dropped parameters' prior terms are constant here: they only shift the level
-        return self.model.log_post(theta)
+        return self.model.log_post(self.full(theta_r))
 
     def value_and_grad(self, theta_r: np.ndarray):
         return neg_log_post_and_grad(self.log_post, theta_r)
@@ -252,7 +354,7 @@ class Reduced:
         """Full vectors from reduced ones (any leading shape); dropped ones from the prior
         (or at the prior mean when rng is None)."""
         shape = x_r.shape[:-1]
-        flat = x_r.reshape(-1, x_r.shape[-1])
+        flat = x_r.reshape(int(np.prod(shape)), x_r.shape[-1])
         out = self.full(flat)
         if rng is not None and len(self.drop):
             sp = self.model.space
@@ -271,7 +373,7 @@ def hessian(f_batch, x, eps=1e-3):
     E = np.eye(n) * eps
     iu, ju = np.triu_indices(n, 1)
     pts = np.concatenate([x[None], x + E, x - E, x + E[iu] + E[ju], x - E[iu] - E[ju]])
-    f = f_batch(pts)
+    f = smp.evaluate(f_batch, pts)
     f0, fp, fm = f[0], f[1: n + 1], f[n + 1: 2 * n + 1]
     fpp, fmm = f[2 * n + 1: 2 * n + 1 + len(iu)], f[2 * n + 1 + len(iu):]
     H = np.diag((fp - 2 * f0 + fm) / eps ** 2)
@@ -279,165 +381,90 @@ def hessian(f_batch, x, eps=1e-3):
     return H
 
 
-_BLOCK_JOB = None   # (model, mode, cov, seed, chains, steps, burn) for forked workers
+def find_mode(model: Reduced, rng: np.random.Generator, starts: int = 3):
+    """Best of a few L-BFGS-B runs (from the prior mean and from prior draws)."""
+    best = None
+    x0s = [model.mean.copy()] + [model.mean + 0.5 * model.sd * rng.standard_normal(len(model.mean))
+                                 for _ in range(starts - 1)]
+    for x0 in x0s:
+        res = optimize.minimize(model.value_and_grad, x0, jac=True, method="L-BFGS-B",
+                                options=dict(maxiter=3000, maxfun=30000))
+        if best is None or res.fun < best.fun:
+            best = res
+    return best
 
 
-def _run_block(k: int):
-    model, mode, cov, seed, chains, steps, burn = _BLOCK_JOB
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 1, k]))
-    return metropolis(model, mode, cov, rng, chains=chains, steps=steps, burn=burn)
-
-
-def run_chains(model: Model, mode, cov, seed: int, chains: int, steps: int, burn: int, blocks: int = 2):
-    """The sampler's chains in ``blocks`` independent groups with fixed seeds, run on the
-    machine's cores at once where it has more than one (the result does not depend on it)."""
-    import multiprocessing as mp
-    global _BLOCK_JOB
-    _BLOCK_JOB = (model, mode, cov, seed, chains // blocks, steps, burn)
-    try:
-        if (os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods():
-            with mp.get_context("fork").Pool(min(blocks, os.cpu_count())) as pool:
-                parts = pool.map(_run_block, range(blocks))
-        else:
-            parts = [_run_block(k) for k in range(blocks)]
-    finally:
-        _BLOCK_JOB = None
-    return np.concatenate([p[0] for p in parts], axis=1), float(np.mean([p[1] for p in parts]))
-
-
-def metropolis(model: Model, mode, cov, rng, chains=32, steps=1200, burn=400):
-    """Random-walk Metropolis, all chains advanced together in one batched evaluation.
-
-    Proposal N(0, s^2 Sigma) with Sigma the Laplace covariance, s = 2.38 / sqrt(d) adapted
-    during burn-in toward an acceptance rate of about 0.25; chains start from the Laplace
-    approximation. Returns the post-burn-in states (steps - burn, chains, d) and the
-    acceptance rate after burn-in.
-    """
-    d = len(mode)
-    L = np.linalg.cholesky(cov + 1e-12 * np.eye(d))
-    x = mode + rng.standard_normal((chains, d)) @ L.T
-    lp = model.log_post(x)
-    scale = 2.38 / np.sqrt(d)
-    out = np.empty((steps - burn, chains, d))
-    hist = np.empty((burn, chains, d))
-    acc, acc_window = 0, 0
-    for s in range(steps):
-        prop = x + scale * (rng.standard_normal((chains, d)) @ L.T)
-        lpp = model.log_post(prop)
-        ok = np.log(rng.random(chains)) < lpp - lp
-        x[ok], lp[ok] = prop[ok], lpp[ok]
-        acc_window += ok.mean()
-        if s < burn:
-            hist[s] = x
-        if s < burn and (s + 1) % 50 == 0:
-            scale *= np.exp((acc_window / 50) - 0.25)
-            acc_window = 0
-        if s + 1 in (burn // 2, 3 * burn // 4):
-            # adapt the proposal shape to the chains' own covariance (the Laplace one can be off)
-            recent = hist[s + 1 - burn // 4: s + 1].reshape(-1, d)
-            L = np.linalg.cholesky(np.cov(recent.T) + 1e-9 * np.eye(d))
-            scale = 2.38 / np.sqrt(d)
-        if s >= burn:
-            out[s - burn] = x
-            acc += ok.mean()
-    return out, acc / (steps - burn)
-
-
-def split_rhat(x: np.ndarray) -> np.ndarray:
-    """Split R-hat per parameter of chains x (n, chains, d) (Gelman et al. 2013)."""
-    n = x.shape[0] // 2
-    halves = np.concatenate([x[:n], x[n: 2 * n]], axis=1)
-    W = halves.var(axis=0, ddof=1).mean(axis=0)
-    B = n * halves.mean(axis=0).var(axis=0, ddof=1)
-    var = (n - 1) / n * W + B / n
-    return np.sqrt(var / np.maximum(W, 1e-300))
-
-
-def ess_bulk(x: np.ndarray) -> np.ndarray:
-    """Effective sample size per parameter (chain-averaged autocorrelation, Geyer's pairs)."""
-    n, C, d = x.shape
-    xc = x - x.mean(axis=0)
-    f = np.fft.rfft(xc, n=2 * n, axis=0)
-    ac = np.fft.irfft(f * np.conj(f), axis=0)[:n] / n
-    var = x.var(axis=(0, 1))
-    rho = 1 - (ac[0].mean(axis=0) - ac.mean(axis=1)) / np.maximum(var, 1e-300)
-    out = np.empty(d)
-    for j in range(d):
-        s, t = 0.0, 1
-        while t + 1 < n:
-            pair = rho[t, j] + rho[t + 1, j]
-            if pair < 0:
-                break
-            s += pair
-            t += 2
-        out[j] = n * C / (1 + 2 * s)
-    return out
-
-
-def fit(sc: Scenario, draws: int = 4000, seed: int | None = None, rows=None, until: int | None = None,
-        prior_scale: float = 1.0, chains: int = 32, steps: int = 1600, burn: int = 800) -> Calibration:
+def fit(sc: Scenario, draws: int = N_DRAWS, seed: int | None = None, rows=None, until: int | None = None,
+        prior_scale: float = 1.0, withheld: tuple[str, ...] = (), chains: int = 32, steps: int = 200,
+        max_rounds: int = 16, **_) -> Calibration:
     """Fit a scenario's rates and start levels; return the posterior draws.
 
-    Parameters the likelihood cannot see (the start levels of a main unit with no actuals)
-    have the prior as their posterior exactly: they are drawn from it, and the sampler works
-    on the others only.
+    The sampler runs in rounds of ``steps`` steps of ``chains`` chains until every
+    parameter has split R-hat <= 1.01 and bulk and tail ESS >= 400, or ``max_rounds``
+    rounds are spent (the fit is then labelled preliminary in its notes and diagnostics).
     """
-    full = Model(sc, rows=rows, until=until, prior_scale=prior_scale)
+    seed = sc.seed if seed is None else seed
+    full = Model(sc, rows=rows, until=until, prior_scale=prior_scale, withheld=withheld)
     space = full.space
-    free = full.likelihood_free()
+    free = full.likelihood_free(np.random.default_rng(np.random.SeedSequence([seed, 4])))
     model = Reduced(full, [i for i in range(len(space)) if i not in free])
     notes = []
-    res = optimize.minimize(model.value_and_grad, model.mean.copy(), jac=True, method="L-BFGS-B",
-                            options=dict(maxiter=2000, maxfun=20000))
-    mode_r = res.x
-    if not res.success:
-        notes.append(f"the optimiser stopped early ({res.message}); the sampler corrects the proposal")
-    H = -hessian(model.log_post, mode_r)
-    H = 0.5 * (H + H.T)
-    vals, vecs = np.linalg.eigh(H)
-    floor = 1.0 / (4.0 * np.max(model.sd) ** 2)
-    if np.any(vals < floor):
-        notes.append("the Hessian was not positive definite in some directions; floored at a quarter of the prior precision")
-    vals = np.maximum(vals, floor)
-    cov_r = (vecs / vals) @ vecs.T
-
-    seed = sc.seed if seed is None else seed
-    chains_r, accept = run_chains(model, mode_r, cov_r, seed, chains, steps, burn)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
-    chains_x = model.expand(chains_r, rng)                  # likelihood-free parameters from the prior
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    if len(model.keep):
+        res = find_mode(model, rng, starts=1)
+        mode_r = res.x
+        H = -hessian(model.log_post, mode_r)
+        H = 0.5 * (H + H.T)
+        vals, vecs = np.linalg.eigh(H)
+        floor = 1.0 / (4.0 * np.max(model.sd) ** 2)
+        vals = np.maximum(vals, floor)
+        cov_r = (vecs / vals) @ vecs.T
+        chains_r, diag = smp.sample(model.log_post, mode_r, cov_r, rng, chains=chains, steps=steps,
+                                    max_rounds=max_rounds)
+    else:   # nothing is fitted: the posterior is the prior
+        mode_r, cov_r = np.zeros(0), np.zeros((0, 0))
+        chains_r = np.zeros((N_DRAWS // chains + 1, chains, 0))
+        diag = dict(evals_per_step=0.0, khat=0.0, rounds=0)
+    rng_free = np.random.default_rng(np.random.SeedSequence([seed, 3]))
+    chains_x = model.expand(chains_r, rng_free)                  # likelihood-free parameters from the prior
     mode, cov = model.expand(mode_r[None], None)[0], model.expand_cov(cov_r)
-    rhat, ess_par = split_rhat(chains_x), ess_bulk(chains_x)
-    if free:
-        rhat[free], ess_par[free] = 1.0, float(chains_x.shape[0] * chains_x.shape[1])
+    full_diag = smp.diagnostics(chains_x)
+    rhat, ess_b, ess_t = full_diag["rhat"], full_diag["ess_bulk"], full_diag["ess_tail"]
+    converged = bool(np.max(rhat) <= smp.RHAT_MAX and min(ess_b.min(), ess_t.min()) >= smp.ESS_MIN)
     flat = chains_x.reshape(-1, len(mode))
     keep = np.linspace(0, len(flat) - 1, min(draws, len(flat))).astype(int)
-    X = flat[keep]
-    w = np.full(len(X), 1.0 / len(X))
-    _, zm, zc = full.unit_filter(X, sc.unit, full=True)
-    ess = float(np.min(ess_par))
-    if np.max(rhat) > 1.05:
+    # draws are stored as float32 (the cache); round them here so a fresh and a cached fit agree
+    X = flat[keep].astype(np.float32).astype(np.float64)
+    zm, zc = full.unit_filter(X, sc.unit, full=True)[1:]
+    if not converged:
         worst = space.names[int(np.argmax(rhat))]
-        notes.append(f"the sampler has not fully converged (split R-hat up to {np.max(rhat):.2f}, for {worst})")
-    if ess < 100:
-        notes.append(f"the sampler's effective sample size is low (minimum {ess:.0f}); intervals are rougher")
-    mu_s, sd_s = flat.mean(0), flat.std(0)
-    sd_la = np.sqrt(np.diag(cov))
-    agrees = bool(np.all(np.abs(mu_s - mode) <= 0.25 * sd_s + 1e-9) and np.all((sd_la / sd_s > 0.75) & (sd_la / sd_s < 1.33)))
-    notes.append("the Laplace approximation agreed with the sampler" if agrees else
-                 "the Laplace approximation disagreed with the sampler; the sampler's answer is used")
+        notes.append(f"preliminary: the fit has not converged (split R-hat up to {np.max(rhat):.3f} for {worst}, "
+                     f"minimum ESS {min(ess_b.min(), ess_t.min()):.0f}; needed R-hat <= 1.01 and ESS >= 400)")
     if full.n_obs == 0:
         notes.append(f"no actuals for {', '.join(sc.fit_units)}: the posterior is the prior (prior-only projection)")
-    elif not any(full.obs[sc.unit].values()):
+    elif not any(ob.scaled for v in full.obs[sc.unit].values() for ob in v):
         donors = [u for u in sc.pool_with if any(full.obs[u].values())]
-        notes.append(f"no actuals for {sc.unit}: its start levels are assumptions (starts file) and its rates are "
-                     f"borrowed from {', '.join(donors) or 'the priors'}")
-    diag = dict(rhat_max=float(np.max(rhat)), ess_min=ess, acceptance=float(accept),
-                chains=chains, steps=steps, burn=burn)
-    return Calibration(space, full.n_rates, mode, cov, X, w, ess, zm, zc, full.T[sc.unit], full.n_obs, agrees,
-                       tuple(notes), diag, tuple(map(float, rhat)), tuple(map(float, ess_par)))
+        notes.append(f"no actuals for {sc.unit}: its start levels come from the hierarchy of the starts file"
+                     + (" and its plan base" if full.specs[sc.unit].plan_base else "")
+                     + f", its rates are borrowed from {', '.join(donors) or 'the priors'}")
+    names_d, der = full.derived(X)
+    prior_x = space.mean + space.sd * np.random.default_rng(np.random.SeedSequence([seed, 5])).standard_normal(
+        (4000, len(space)))
+    _, der_prior = full.derived(prior_x)
+    dprior = np.array([[*np.quantile(der_prior[:, k], [0.05, 0.5, 0.95]),
+                        np.var(np.log(np.maximum(der_prior[:, k], 1e-12)))] for k in range(len(names_d))]).reshape(-1, 4)
+    diagnostics = dict(rhat_max=float(np.max(rhat)), ess_bulk_min=float(ess_b.min()), ess_tail_min=float(ess_t.min()),
+                       evals_per_step=float(diag.get("evals_per_step", np.nan)),
+                       pareto_khat=float(diag.get("khat", np.nan)),
+                       rounds=int(diag.get("rounds", 0)), chains=int(chains), steps_per_round=int(steps),
+                       converged=converged, sampled_parameters=int(len(model.keep)),
+                       prior_parameters=int(len(free)))
+    return Calibration(space, full.n_rates, mode, cov, X, zm, zc, full.T[sc.unit], full.n_obs, tuple(notes),
+                       diagnostics, tuple(map(float, rhat)), tuple(map(float, ess_b)), tuple(map(float, ess_t)),
+                       names_d, der, dprior)
 
 
-ARRAYS = ("mode", "laplace_cov", "draws", "weights", "z_mean", "z_cov")
+ARRAYS = ("mode", "laplace_cov", "draws", "derived", "derived_prior")
 
 
 def fit_key(sc: Scenario, **settings) -> str:
@@ -450,33 +477,34 @@ def fit_key(sc: Scenario, **settings) -> str:
         "rates": [repr(p) for p in sc.rates.params],
         "noise": repr(sc.noise),
         "pooling": repr(sc.pooling),
+        "hierarchy": repr(sorted(sc.hierarchy.items())) + repr(sc.ratio_params) + repr(sc.regional),
         "starts": {u: repr(sc.starts[u]) for u in sc.fit_units},
         "fit_units": sc.fit_units,
-        "actuals": sorted(repr((r.unit, r.indicator, r.year, r.value, r.kind, r.derived_from)) for r in sc.rows
-                          if r.unit in sc.fit_units and r.is_actual),
-        "settings": {k: repr(v) for k, v in sorted(settings.items()) if k not in ("chains", "steps", "burn", "draws")},
+        "rows": sorted(repr(r) for r in sc.rows if r.unit in sc.fit_units or sc.units[r.unit].parent in sc.fit_units),
+        "settings": {k: repr(v) for k, v in sorted(settings.items()) if k not in ("chains", "steps", "max_rounds", "draws")},
         "seed": sc.seed,
     }
     return hashlib.sha256(json.dumps(model_inputs, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 
 
-THOROUGH = dict(chains=64, steps=6000, burn=2000)
+THOROUGH = dict(max_rounds=32)
 
 
 def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False, **kw):
     """Fit, or reuse the fit cached under ``sc.fit_cache`` for the same inputs.
 
-    The key covers the inputs, not the sampler's settings: ``sim calibrate`` fits with long
-    chains (``thorough``) and every later ``sim run`` of the same inputs reuses that fit;
-    a run that finds no cached fit makes a quick one. Returns (calibration, key, reused).
-    The cache is a convenience: an unwritable folder just means no cache.
+    The key covers the inputs, not the sampler's budget: a fit stops when it has converged,
+    so a longer budget (``thorough``, for ``sim calibrate``) only matters for a fit that had
+    not; a cached preliminary fit is refitted when asked to be thorough. Returns
+    (calibration, key, reused). The cache is a convenience: an unwritable folder just
+    means no cache.
     """
     key = fit_key(sc, seed=seed, **kw)
     path = Path(sc.fit_cache) / f"{key}.npz" if sc.fit_cache else None
     if use_cache and path is not None and path.is_file():
         try:
             cal = load_fit(sc, path, seed=seed, **kw)
-            if not thorough or cal.diagnostics.get("steps", 0) >= THOROUGH["steps"]:
+            if not thorough or cal.converged:
                 return cal, key, True
         except (OSError, ValueError, KeyError):
             pass
@@ -491,30 +519,38 @@ def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, th
 
 def save_fit(cal: Calibration, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = dict(T=cal.T, n_obs=cal.n_obs, ess=cal.ess, laplace_agrees=cal.laplace_agrees, notes=list(cal.notes),
-                diagnostics=cal.diagnostics, rhat=list(cal.rhat), ess_per_param=list(cal.ess_per_param),
-                n_rates=cal.n_rates, names=list(cal.space.names))
+    meta = dict(T=cal.T, n_obs=cal.n_obs, notes=list(cal.notes), diagnostics=cal.diagnostics, rhat=list(cal.rhat),
+                ess_bulk=list(cal.ess_bulk), ess_tail=list(cal.ess_tail), n_rates=cal.n_rates,
+                names=list(cal.space.names), derived_names=list(cal.derived_names))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-fit-", suffix=".npz", dir=path.parent)
     os.close(fd)
-    np.savez(tmp, meta=np.array(json.dumps(meta)), **{k: getattr(cal, k) for k in ARRAYS})
+    arrays = {k: getattr(cal, k) for k in ARRAYS}
+    arrays["draws"] = arrays["draws"].astype(np.float32)
+    arrays["derived"] = arrays["derived"].astype(np.float32)
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
     os.replace(tmp, path)
 
 
-def load_fit(sc: Scenario, path: Path, rows=None, until=None, prior_scale: float = 1.0, **_) -> Calibration:
-    model = Model(sc, rows=rows, until=until, prior_scale=prior_scale)
+def load_fit(sc: Scenario, path: Path, rows=None, until=None, prior_scale: float = 1.0, withheld=(), **_) -> Calibration:
+    """A cached fit; the filtered states at T are recomputed from the draws (not stored)."""
+    model = Model(sc, rows=rows, until=until, prior_scale=prior_scale, withheld=withheld)
     with np.load(path) as z:
         meta = json.loads(str(z["meta"]))
         arrays = {k: z[k] for k in ARRAYS}
     if meta["names"] != list(model.space.names):
         raise ValueError("cached fit has other parameters")
-    return Calibration(model.space, meta["n_rates"], arrays["mode"], arrays["laplace_cov"], arrays["draws"],
-                       arrays["weights"], meta["ess"], arrays["z_mean"], arrays["z_cov"], meta["T"], meta["n_obs"],
-                       meta["laplace_agrees"], tuple(meta["notes"]), meta["diagnostics"], tuple(meta["rhat"]),
-                       tuple(meta["ess_per_param"]))
+    X = arrays["draws"].astype(np.float64)
+    if not np.all(np.isfinite(X)):
+        raise ValueError("cached fit has non-finite draws")
+    zm, zc = model.unit_filter(X, sc.unit, full=True)[1:]
+    return Calibration(model.space, meta["n_rates"], arrays["mode"], arrays["laplace_cov"], X, zm, zc, meta["T"],
+                       meta["n_obs"], tuple(meta["notes"]), meta["diagnostics"], tuple(meta["rhat"]),
+                       tuple(meta["ess_bulk"]), tuple(meta["ess_tail"]), tuple(meta["derived_names"]),
+                       arrays["derived"].astype(np.float64), arrays["derived_prior"])
 
 
 def fitted_vs_published(sc: Scenario, cal: Calibration, seed: int = 0):
-    """Posterior predictive of every fitted actual: its one-step-ahead prediction (before the
+    """Posterior predictive of every fitted figure: its one-step-ahead prediction (before the
     filter sees it) with reporting noise, mixed over the posterior draws (a DataFrame)."""
     import pandas as pd
     model = Model(sc)
@@ -523,10 +559,9 @@ def fitted_vs_published(sc: Scenario, cal: Calibration, seed: int = 0):
     for u in sc.fit_units:
         rec = []
         model.unit_filter(cal.draws, u, record=rec)
-        for unit, name, year, y, mean, var in rec:
+        for unit, name, year, y, mean, var, bound in rec:
             sim = mean + np.sqrt(np.maximum(var, 0)) * rng.standard_normal(mean.shape)
             q = np.quantile(sim, [0.05, 0.5, 0.95])
-            rows.append(dict(unit=unit, indicator=name, year=year, published=y, predicted_p05=q[0],
+            rows.append(dict(unit=unit, indicator=name, year=year, published=y, bound=bound, predicted_p05=q[0],
                              predicted_p50=q[1], predicted_p95=q[2], pit=float(np.mean(sim <= y))))
     return pd.DataFrame(rows)
-

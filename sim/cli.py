@@ -66,9 +66,10 @@ def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity):
         _fail(exc)
     d = cal.diagnostics
     click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
-               f"({len(cal.draws)} posterior draws, {cal.n_obs} actuals, {d['chains']} chains x {d['steps']:,} steps"
-               + ("" if reused or d["steps"] >= 6000 else "; run 'sim calibrate' once for long chains, later runs reuse them")
-               + ")")
+               f"({len(cal.draws)} posterior draws, {cal.n_obs} actuals, {d['chains']} chains x "
+               f"{d['rounds'] * d['steps_per_round']:,} steps; split R-hat up to {d['rhat_max']:.3f}, "
+               f"minimum ESS {min(d['ess_bulk_min'], d['ess_tail_min']):,.0f}"
+               + ("" if cal.converged else "; PRELIMINARY: not converged") + ")")
     for note in cal.notes:
         click.echo(f"calibration: {note}")
     for line in res.headlines(lang):
@@ -93,6 +94,7 @@ def calibrate(scenario, out, lang, refit):
 
     from . import figures as fg
     from .calibrate import cached_fit, fitted_vs_published
+    from .prior_predictive import evidence, growth_table
     from .report import new_folder
     from .scenario import load_scenario
     try:
@@ -100,11 +102,15 @@ def calibrate(scenario, out, lang, refit):
         cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True)
         summ = cal.summary()
         fv = fitted_vs_published(sc, cal)
+        pp, ev = growth_table(sc, seed=sc.seed), evidence(sc)
         with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
             d = f["path"]
             summ.to_csv(d / "calibration.csv", index=False, float_format="%.6g", lineterminator="\n")
             fv.to_csv(d / "fitted.csv", index=False, float_format="%.4f", lineterminator="\n")
+            pp.to_csv(d / "prior_predictive.csv", index=False, float_format="%.4f", lineterminator="\n")
             units, inds = _labels(sc)
+            fg.save(fg.prior_predictive_chart(pp, ev, units, inds, sc.structure.headline, lang),
+                    str(d / "prior_predictive"), svg=True)
             rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
             fg.save(fg.prior_vs_posterior(summ, rate_labels, lang).flat[0], str(d / "prior_vs_posterior"), svg=True)
             if len(fv):
@@ -113,8 +119,9 @@ def calibrate(scenario, out, lang, refit):
         _fail(exc)
     d = cal.diagnostics
     click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
-               f"({d['chains']} chains x {d['steps']:,} steps; split R-hat up to {d['rhat_max']:.2f}, "
-               f"minimum ESS {d['ess_min']:,.0f})")
+               f"({d['chains']} chains x {d['rounds'] * d['steps_per_round']:,} steps; split R-hat up to "
+               f"{d['rhat_max']:.3f}, minimum ESS {min(d['ess_bulk_min'], d['ess_tail_min']):,.0f}"
+               + ("" if cal.converged else "; PRELIMINARY: not converged") + ")")
     for note in cal.notes:
         click.echo(f"calibration: {note}")
     click.echo(f"{'parameter':28s} {'prior 90%':>24s} {'posterior 90%':>24s} {'contraction':>11s}  label")
@@ -127,43 +134,23 @@ def calibrate(scenario, out, lang, refit):
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--until", type=int, default=None, help="Fit on actuals up to this year (default: the year before the last actual).")
+@click.option("--leave-out", "leave", default=None,
+              help="Withhold every actual of this district, fit on the others, and score it (leave-one-district-out).")
 @click.option("--paths", type=click.IntRange(100, 2_000_000), default=4000, show_default=True)
 @click.option("--seed", type=click.IntRange(0, None), default=None)
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-def backtest(scenario, until, paths, seed, out, lang):
-    """Fit on the actuals up to a year, project, and score every later actual."""
-    from pathlib import Path
-
-    from . import figures as fg
-    from .backtest import backtest as run_backtest
-    from .report import new_folder
-    from .scenario import load_scenario
+def backtest(scenario, until, leave, paths, seed, out, lang):
+    """Score the model's forecasts against actuals it did not see: fit up to a year, or
+    leave a whole district out."""
+    from .backtest import run_backtest
     try:
-        sc = load_scenario(scenario)
-        if until is None:
-            until = max(sc.starts[sc.unit].year, sc.last_actual_year(sc.unit) - 1)
-        scores, res = run_backtest(sc, until, n_paths=paths, seed=seed)
-        with new_folder(Path(out) / Path(scenario).stem, "backtest") as f:
-            d = f["path"]
-            scores.to_csv(d / "backtest.csv", index=False, float_format="%.4f", lineterminator="\n")
-            if len(scores):
-                units, inds = _labels(sc)
-                history = {}
-                for r in sc.rows:
-                    if r.is_actual and r.year <= until and r.unit in sc.report_units:
-                        history.setdefault((r.unit, r.indicator), []).append((r.year, r.value))
-                fg.save(fg.backtest_chart(scores, res, history, units, inds, lang).flat[0], str(d / "backtest"), svg=True)
+        folder, lines = run_backtest(scenario, until, leave, paths, seed, out, lang)
     except SimError as exc:
         _fail(exc)
-    if scores.empty:
-        click.echo(f"no actuals after {until} to score for {sc.unit}")
-    for _, r in scores.iterrows():
-        base = "".join(f", {n} CRPS {v:,.1f}" for n, v in (("log-linear", r.loglinear_crps), ("growth", r.growth_crps))
-                       if v == v and v is not None)
-        click.echo(f"{r.unit} {r.indicator} {r.year}: actual {r.actual:,.0f}, model median {r.model_p50:,.0f} "
-                   f"(90% {r.model_p05:,.0f}-{r.model_p95:,.0f}), inside90 {r.inside90}, PIT {r.pit:.2f}, CRPS {r.crps:,.1f}{base}")
-    click.echo(f"wrote {f['path']}")
+    for line in lines:
+        click.echo(line)
+    click.echo(f"wrote {folder}")
 
 
 @main.command()

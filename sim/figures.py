@@ -429,7 +429,7 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
     fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4 * nrow + 0.8), dpi=100, squeeze=False)
     years = np.array(res.years)
     for ax, (u, i) in zip(axes.flat, keys):
-        v = res.indicator("baseline", u, i)
+        v = res.indicator(res.policy_names()[0], u, i)
         q = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95], axis=1)
         ok = np.ones(len(years), bool)
         if res.scenario.structure.indicators[i].is_flow:
@@ -442,10 +442,11 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
             ax.plot(*zip(*hist), "o", color="#777777", ms=7, label="拟合所用实际值" if lang == "zh" else "actuals used")
         sub = scores[(scores.unit == u) & (scores.indicator == i)]
         ax.plot(sub.year, sub.actual, "o", color="black", ms=9, label="后来公布的实际值" if lang == "zh" else "later actuals")
-        if sub.loglinear_forecast.notna().any():
-            ax.plot(sub.year, sub.loglinear_forecast, "^", color=COLORS[1], ms=9, label="对数线性趋势" if lang == "zh" else "log-linear trend")
-        if sub.growth_forecast.notna().any():
-            ax.plot(sub.year, sub.growth_forecast, "s", color=COLORS[2], ms=8, label="固定增长率" if lang == "zh" else "constant growth")
+        for col, mk, k, zh, en in (("plan_forecast", "X", 1, "规划目标路径", "plan's target path"),
+                                   ("growth_forecast", "s", 2, "区域增速", "regional growth"),
+                                   ("trend_forecast", "^", 3, "对数线性趋势", "log-linear trend")):
+            if sub[col].notna().any():
+                ax.plot(sub.year, sub[col].astype(float), mk, color=COLORS[k], ms=9, label=zh if lang == "zh" else en)
         ax.set_title(f"{unit_labels.get(u, {}).get(lang, u)}{SEP[lang]}{ind_labels.get(i, {}).get(lang, i)}", fontsize=12)
         ax.set_xticks(list(years))
         ax.grid(axis="y", alpha=0.3)
@@ -482,4 +483,39 @@ def frontier_chart(frontier, goal_rows, goal, sc, lang: str = "zh"):
                   else f"{sc.unit_label(goal.unit, lang)}: {ind.en} >= {goal.target:,.0f} in {goal.year}"))
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, loc="lower right")
+    return ax
+
+
+def prior_predictive_chart(table, evidence, unit_labels: dict, ind_labels: dict, indicator: str, lang: str = "zh",
+                           ax=None):
+    """The growth the priors alone imply (one year and three years, annualised), per unit:
+    5-95% and 25-75% bars and the median, against the regional evidence (vertical lines,
+    labelled). Returns the axes."""
+    setup(lang)
+    sub = table[table.indicator == indicator]
+    keys = list(dict.fromkeys(zip(sub.unit, sub.years)))
+    n_ev = int((evidence.indicator == indicator).sum())
+    ax = _new_ax(ax, size=(12, 0.8 * len(keys) + 0.4 * n_ev + 2.4))
+    for y, (u, yrs) in enumerate(reversed(keys)):
+        r = sub[(sub.unit == u) & (sub.years == yrs)].iloc[0]
+        ax.plot([100 * r.p05, 100 * r.p95], [y, y], color=COLORS[0], lw=4, alpha=0.35, solid_capstyle="butt")
+        ax.plot([100 * r.p25, 100 * r.p75], [y, y], color=COLORS[0], lw=10, alpha=0.7, solid_capstyle="butt")
+        ax.plot([100 * r.p50], [y], "o", color="white", mec=COLORS[0], ms=9, mew=2)
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([f"{unit_labels.get(u, {}).get(lang, u)}，{yrs}年" if lang == "zh" else
+                        f"{unit_labels.get(u, {}).get(lang, u)}, {yrs} yr" for u, yrs in reversed(keys)], fontsize=13)
+    ev = evidence[evidence.indicator == indicator].sort_values("growth")
+    top = len(keys) - 0.3
+    for k, (_, e) in enumerate(ev.iterrows()):   # one label per row above the bars: no two overlap
+        y = top + 0.5 * k
+        ax.plot([100 * e.growth] * 2, [-0.7, y], color="#c0504d", ls=(0, (4, 2)), lw=1.2)
+        ax.annotate(f"{e[lang]} {e.years}: {100 * e.growth:.0f}%", (100 * e.growth, y), fontsize=11,
+                    color="#c0504d", ha="left", va="center", xytext=(4, 0), textcoords="offset points")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(("年增长率（%）：先验所隐含（条：5-95%、25-75%，圆点：中位数）；红线：区域实际增速" if lang == "zh" else
+                   "Growth a year (%) implied by the priors (bars: 5-95%, 25-75%; dot: median); red: regional evidence"),
+                  fontsize=12)
+    ax.set_title(("先验预测检验：" if lang == "zh" else "Prior-predictive check: ") + ind_labels.get(indicator, {}).get(lang, indicator))
+    ax.set_ylim(-0.7, top + 0.5 * len(ev) + 0.2)
+    ax.grid(axis="x", alpha=0.3)
     return ax

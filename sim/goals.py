@@ -25,7 +25,7 @@ from scipy.special import expit, logit
 
 from .engine import Compiled
 from .errors import InputError
-from .project import KEY_MOVES, draw_paths, lever_costs, policy_rates, stream
+from .project import draw_paths, lever_costs, policy_rates, run_policy
 from .scenario import Policy
 
 KEY_RATES = ("sme_cert", "renew", "reserve_to_sme", "relocation_inflow")
@@ -61,8 +61,7 @@ class Evaluator:
         # whole-unit target the smooth search may work on the sum of the sub-units.
         p = self.paths
         self.smooth_paths = p if goal.unit != sc.unit or p.x_T.shape[1] == 1 else dataclasses.replace(
-            p, x_T=p.x_T.sum(axis=1, keepdims=True), f_T=p.f_T.sum(axis=1, keepdims=True),
-            size=p.size.sum(axis=1, keepdims=True))
+            p, x_T=p.x_T.sum(axis=1, keepdims=True), f_T=p.f_T.sum(axis=1, keepdims=True))
 
     def policy(self, x: dict) -> Policy:
         settings = tuple((k, float(x.get(k, v))) for k, v in self.base.settings)
@@ -72,21 +71,10 @@ class Evaluator:
     def exact(self, x: dict, paths=None, seed: int | None = None, rate_shift=None):
         """(values at the target year (P,), total cost to the target year (P,))."""
         paths = paths or self.paths
-        pol = self.policy(x)
-        rates, quota = policy_rates(self.sc, paths, pol, self.years)
-        if rate_shift is not None:
-            name, delta = rate_shift
-            i = self.c.pidx[name]
-            if name in self.sc.structure.prob_params:
-                rates[..., i] = expit(logit(np.clip(rates[..., i], 1e-12, 1 - 1e-12)) + delta)
-            else:
-                rates[..., i] = rates[..., i] * np.exp(delta)
-        states, flows = self.c.simulate(paths.x_T, paths.size, rates,
-                                        stream(self.seed if seed is None else seed, KEY_MOVES), quota)
-        flows = np.concatenate([paths.f_T[None], flows], axis=0)
-        v = self._value(states[-1], flows[-1])
-        costs = lever_costs(self.sc, pol, states, flows, [self.cal.T] + self.years)
-        total = sum(cst[1:].sum(axis=0) for cst in costs.values()) if costs else np.zeros(len(v))
+        sim = run_policy(self.sc, self.c, paths, self.policy(x), self.cal.T, self.years,
+                         self.seed if seed is None else seed, rate_shift)
+        v = self._value(sim.states[-1], sim.flows[-1])
+        total = sum(cst[1:].sum(axis=0) for cst in sim.costs.values()) if sim.costs else np.zeros(len(v))
         return v, total
 
     def _value(self, x, f):
@@ -116,16 +104,12 @@ class Evaluator:
         rates, quota = policy_rates(sc, paths, pol, self.years)
         P, U, K = paths.x_T.shape
         z = np.concatenate([paths.x_T, paths.f_T], axis=-1).astype(float)          # (P, U, n)
-        share = paths.size / np.maximum(paths.size.sum(axis=1, keepdims=True), 1e-12)  # (P, U, I)
-        V = np.stack(c.inflow_vec)                                                    # (I, n)
         spread = np.zeros((P, U))
         zs = [z]
         for y in range(len(self.years)):
-            # the rates, hence G, are the path's: shared by its sub-units; only inflows differ
-            G, _, _, _ = c.system_batch(rates[y], np.zeros((P, len(c.s.inflows))))
-            lam = rates[y][:, c.inflow_param][:, None, :] * paths.size                   # (P, U, I)
-            lam = np.maximum(lam, quota[y][None, None, :] * share)
-            z = np.einsum("pij,puj->pui", G, z) + lam @ V
+            size = z[..., :K] @ c.size_rows.T                                         # (P, U, I)
+            share = size / np.maximum(size.sum(axis=1, keepdims=True), 1e-12)
+            z = c.expected_step(rates[y], z, quota[y], share)
             spread += z[..., K:].sum(axis=-1)
             zs.append(z)
         idx = self.unit_idx if U > 1 else slice(None)

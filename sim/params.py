@@ -8,6 +8,10 @@ Every parameter lives on an unconstrained scale u, where its prior is normal:
 * rates and counts (``log``): u = log(x), a log-normal prior given by its median and the
   standard deviation of log(x). A start level given as "value within +-r" (a 90% range)
   has sd = log(1 + r) / 1.645.
+* a bounded scale (``bounded``): x = lo + (hi - lo) * expit(u), for a quantity that must
+  stay inside [lo, hi] (the reporting-noise scale: bounded away from zero, so that the
+  posterior has no funnel where the noise vanishes and the levels are pinned exactly).
+* an additive offset (``shift``): x = u (a pooled unit's offset on another rate's scale).
 
 This module is the only place where the order of the parameter vector exists.
 """
@@ -28,16 +32,20 @@ Z90 = 1.6448536269514722
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str          # "logit", "log", or "shift" (an additive offset on another parameter's scale)
+    kind: str          # "logit", "log", "bounded", or "shift" (an additive offset on another parameter's scale)
     mean: float        # prior mean of u
     sd: float          # prior sd of u
     source: str
     zh: str = ""
     en: str = ""
+    lo: float = 0.0    # bounds of a "bounded" parameter
+    hi: float = 1.0
 
     def natural(self, u):
         if self.kind == "shift":
             return u
+        if self.kind == "bounded":
+            return self.lo + (self.hi - self.lo) * expit(u)
         return expit(u) if self.kind == "logit" else np.exp(u)
 
     def prior_interval(self, level=0.90):
@@ -68,14 +76,22 @@ class ParamSpace:
         self.sd = np.array([p.sd for p in params])
         self._logit = np.array([p.kind == "logit" for p in params])
         self._shift = np.array([p.kind == "shift" for p in params])
+        self._bounded = np.array([p.kind == "bounded" for p in params])
+        self._lo = np.array([p.lo for p in params])
+        self._hi = np.array([p.hi for p in params])
 
     def __len__(self):
         return len(self.params)
 
     def natural(self, u: np.ndarray) -> np.ndarray:
-        """Map u (..., n) to natural values (..., n); works for real and complex u."""
-        u = np.asarray(u)
-        return np.where(self._logit, 1.0 / (1.0 + np.exp(-u)), np.where(self._shift, u, np.exp(np.where(self._shift, 0.0, u))))
+        """Map u (..., n) to natural values (..., n)."""
+        u = np.asarray(u, dtype=float)
+        sig = expit(u)
+        lin = self._shift | self._logit | self._bounded
+        out = np.exp(np.where(lin, 0.0, u))
+        out = np.where(self._logit, sig, out)
+        out = np.where(self._bounded, self._lo + (self._hi - self._lo) * sig, out)
+        return np.where(self._shift, u, out)
 
     def log_prior(self, u: np.ndarray) -> np.ndarray:
         z = (np.asarray(u) - self.mean) / self.sd
@@ -83,8 +99,21 @@ class ParamSpace:
 
     def scaled(self, factor: float, which=None) -> "ParamSpace":
         """A copy with prior sd multiplied by ``factor`` (for sensitivity analysis)."""
-        return ParamSpace([Param(p.name, p.kind, p.mean, p.sd * factor if (which is None or p.name in which) else p.sd,
-                                 p.source, p.zh, p.en) for p in self.params])
+        import dataclasses
+        return ParamSpace([dataclasses.replace(p, sd=p.sd * factor) if (which is None or p.name in which) else p
+                           for p in self.params])
+
+
+def to_link(values: np.ndarray, is_prob: np.ndarray) -> np.ndarray:
+    """Rates (..., n) to their link scale: logit for probabilities, log for inflow rates."""
+    v = np.asarray(values, dtype=float)
+    return np.where(is_prob, logit(np.clip(v, 1e-12, 1 - 1e-12)), np.log(np.maximum(v, 1e-300)))
+
+
+def from_link(u: np.ndarray, is_prob: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`to_link`."""
+    u = np.asarray(u, dtype=float)
+    return np.where(is_prob, expit(u), np.exp(np.where(is_prob, 0.0, u)))
 
 
 def rate_prior(t: Table, name: str, kind: str) -> Param:
@@ -115,4 +144,21 @@ def rate_prior(t: Table, name: str, kind: str) -> Param:
     return Param(name, kind, mean, sd, source, zh, en)
 
 
-__all__ = ["Param", "ParamSpace", "beta_to_logit_normal", "range_to_sd", "rate_prior", "logit", "expit", "Z90"]
+def bounded_prior(t: Table, name: str) -> Param:
+    """A bounded scale: ``bounds = [lo, hi]``, ``median`` inside, ``logit_sd`` the prior sd of
+    u = logit((x - lo) / (hi - lo))."""
+    source = t.string("source")
+    zh, en = t.string("zh", default=name), t.string("en", default=name)
+    lo, hi = t.pair("bounds", lo=0.0)
+    if not hi > lo:
+        raise InputError(t.file, f"{t.where}.bounds", "[lo, hi] with lo < hi", repr([lo, hi]))
+    median = t.number("median", lo=lo, hi=hi)
+    if not lo < median < hi:
+        raise InputError(t.file, f"{t.where}.median", f"a number strictly between {lo:g} and {hi:g}", repr(median))
+    sd = t.number("logit_sd", lo=0.01, hi=5.0)
+    t.close()
+    return Param(name, "bounded", float(logit((median - lo) / (hi - lo))), sd, source, zh, en, lo, hi)
+
+
+__all__ = ["Param", "ParamSpace", "beta_to_logit_normal", "range_to_sd", "rate_prior", "bounded_prior",
+           "to_link", "from_link", "logit", "expit", "Z90"]

@@ -1,6 +1,6 @@
 """Monte Carlo projection over every policy of a scenario, on common random numbers.
 
-A path is one posterior draw (resampled by importance weight), one draw of every lever
+A path is one posterior draw (stratified over the equally weighted draws), one draw of every lever
 strength, one starting state drawn from the filtered state at the last actual year T
 (normal, rounded to whole firms), and integer binomial/Poisson moves each year to the
 horizon. Random numbers come from ``SeedSequence(seed, key)`` with one fixed key per
@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.special import expit, logit
 
 from .calibrate import Calibration
 from .engine import Compiled
 from .levers import Lever, draw_strengths, shift
+from .params import from_link, to_link
 from .scenario import Policy, Scenario
+from .starts import part_shares, unit_start_vector
 
 if TYPE_CHECKING:   # results imports nothing from here at run time; the annotation only
     from .results import Results
@@ -41,12 +42,11 @@ def lever_key(name: str) -> int:
 @dataclass(frozen=True)
 class Paths:
     """Everything shared by the policies: the common random numbers of one run."""
-    idx: np.ndarray          # (P,) posterior draw per path
     rates: np.ndarray        # (P, n_rates) natural base rates
     x_T: np.ndarray          # (P, U, K) start state per unit
     f_T: np.ndarray          # (P, U, F) flows of year T per unit
-    size: np.ndarray         # (P, U, I) inflow sizes
     strengths: dict          # lever -> (P,)
+    start: np.ndarray        # (P, L) the main unit's start levels (structure's level names)
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,15 @@ class Simulated:
     costs: dict              # lever -> (Y + 1, P), 10k yuan
 
 
-def systematic_resample(w: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    u = (rng.random() + np.arange(n)) / n
-    idx = np.searchsorted(np.cumsum(w), u)
-    return np.minimum(idx, len(w) - 1)
+def draw_index(n_draws: int, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+    """Posterior draw of each path: systematic (stratified) over the equally weighted draws."""
+    u = (rng.random() + np.arange(n_paths)) / n_paths
+    return np.minimum((u * n_draws).astype(int), n_draws - 1)
 
 
 def draw_paths(sc: Scenario, cal: Calibration, n_paths: int, seed: int, levers: dict[str, Lever]) -> Paths:
     c = Compiled(sc.structure)
-    idx = systematic_resample(cal.weights, n_paths, stream(seed, KEY_RESAMPLE))
+    idx = draw_index(len(cal.draws), n_paths, stream(seed, KEY_RESAMPLE))
     theta = cal.draws[idx]
     nat = cal.space.natural(theta)
     rates = nat[:, : cal.n_rates]
@@ -79,36 +79,29 @@ def draw_paths(sc: Scenario, cal: Calibration, n_paths: int, seed: int, levers: 
     zT = cal.z_mean[idx] + np.einsum("pij,pj->pi", roots[inv], z)
     zT = np.maximum(np.rint(zT), 0).astype(np.int64)
     xT, fT = zT[:, : c.K], zT[:, c.K:]
-    # inflow sizes from the start-year levels of each draw
-    si = [cal.space.index[f"{sc.unit}.{n}"] for n in ("hte", "sme", "reserve", "leader_share")]
-    x0 = c.start_states(nat[:, si])
-    size = c.sizes(x0)
-    # split over sub-units
-    start = sc.starts[sc.unit]
-    if sc.parts:
-        weights = dict(start.parts)
-        share = np.array([weights[p] + 1.0 for p in sc.parts])
-        share = share / share.sum()
+    spec = sc.starts[sc.unit].spec
+    start = unit_start_vector(spec, sc.structure.start_names, sc.hierarchy, sc.regional, nat,
+                              cal.space.index)[:, : len(sc.structure.level_names)]
+    if sc.parts:   # split over sub-units by each draw's shares (multinomial: whole firms)
+        share = part_shares(spec, nat, cal.space.index)
         rng = stream(seed, KEY_SPLIT)
         xs = np.stack([rng.multinomial(xT[:, k], share) for k in range(c.K)], axis=-1)
         fs = np.stack([rng.multinomial(fT[:, k], share) for k in range(c.F)], axis=-1)
-        sizes = size[:, None, :] * share[None, :, None]
     else:
-        xs, fs, sizes = xT[:, None, :], fT[:, None, :], size[:, None, :]
+        xs, fs = xT[:, None, :], fT[:, None, :]
     strengths = {name: draw_strengths(lv, stream(seed, KEY_LEVER, lever_key(name)).random(n_paths))
                  for name, lv in sorted(levers.items())}
-    return Paths(idx, rates, xs, fs, sizes, strengths)
+    return Paths(rates, xs, fs, strengths, start)
 
 
 def policy_rates(sc: Scenario, paths: Paths, policy: Policy, years: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Rates (Y, P, n) after lever shifts, and quotas (Y, I), for the projection years."""
-    c = Compiled(sc.structure)
     names = sc.structure.prob_params + sc.structure.rate_params
+    pidx = {n: i for i, n in enumerate(names)}
     Y, P = len(years), paths.rates.shape[0]
     base = paths.rates
     is_prob = np.array([n in sc.structure.prob_params for n in names])
-    link = np.where(is_prob,
-                    logit(np.clip(base, 1e-12, 1 - 1e-12)), np.log(np.maximum(base, 1e-300)))
+    link = to_link(base, is_prob)
     out = np.empty((Y, P, len(names)))
     quota = np.zeros((Y, len(sc.structure.inflows)))
     for y, year in enumerate(years):
@@ -120,13 +113,12 @@ def policy_rates(sc: Scenario, paths: Paths, policy: Policy, years: list[int]) -
             if lv.kind == "shift":
                 d = shift(lv, amount, paths.strengths[name])
                 for target in lv.acts_on:
-                    delta[:, c.pidx[target]] += d
+                    delta[:, pidx[target]] += d
             else:
                 for j, inf in enumerate(sc.structure.inflows):
                     if inf.param in lv.acts_on:
                         quota[y, j] = max(quota[y, j], amount)
-        v = link + delta
-        out[y] = np.where(is_prob, expit(v), np.exp(v))
+        out[y] = from_link(link + delta, is_prob)
     return out, quota
 
 
@@ -151,6 +143,23 @@ def lever_costs(sc: Scenario, policy: Policy, states, flows, years_all: list[int
     return out
 
 
+def run_policy(sc: Scenario, c: Compiled, paths: Paths, pol: Policy, T: int, years: list[int], seed: int,
+               rate_shift=None) -> Simulated:
+    """One policy on the run's common random numbers: lever-shifted rates, the integer
+    simulator from year T to the last of ``years``, and the payments per lever.
+    ``rate_shift``: (rate name, link-scale shift) applied on top of the levers (goal seeking)."""
+    rates, quota = policy_rates(sc, paths, pol, years)
+    if rate_shift is not None:
+        name, delta = rate_shift
+        i = c.pidx[name]
+        is_prob = name in sc.structure.prob_params
+        rates[..., i] = from_link(to_link(rates[..., i], is_prob) + delta, is_prob)
+    states, flows = c.simulate(paths.x_T, rates, stream(seed, KEY_MOVES), quota)
+    flows = np.concatenate([paths.f_T[None], flows], axis=0)
+    costs = lever_costs(sc, pol, states, flows, [T] + years)
+    return Simulated(pol, states, flows, costs)
+
+
 def project(sc: Scenario, cal: Calibration, n_paths: int | None = None, seed: int | None = None,
             policies=None) -> "Results":
     from .results import Results
@@ -162,9 +171,6 @@ def project(sc: Scenario, cal: Calibration, n_paths: int | None = None, seed: in
     c = Compiled(sc.structure)
     sims = []
     for pol in (policies or sc.policies):
-        rates, quota = policy_rates(sc, paths, pol, years)
-        states, flows = c.simulate(paths.x_T, paths.size, rates, stream(seed, KEY_MOVES), quota)
-        flows = np.concatenate([paths.f_T[None], flows], axis=0)
-        costs = lever_costs(sc, pol, states, flows, [T] + years)
-        sims.append(Simulated(pol, states.astype(np.int32), flows.astype(np.int32), costs))
+        s = run_policy(sc, c, paths, pol, T, years, seed)
+        sims.append(Simulated(pol, s.states.astype(np.int32), s.flows.astype(np.int32), s.costs))
     return Results(sc, cal, T, tuple([T] + years), tuple(sims), paths, seed, n_paths)

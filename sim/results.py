@@ -81,6 +81,8 @@ class Results:
                 v += st[..., k]
             for f in ind.flows:
                 v += fl[..., f]
+            for f in ind.minus_flows:
+                v -= fl[..., f]
             self._cache[key] = v
         return self._cache[key]
 
@@ -88,10 +90,9 @@ class Results:
         return self.years.index(year)
 
     def reported_indicators(self, unit: str) -> list[str]:
-        sc = self.scenario
-        have = {r.indicator for r in sc.rows if r.unit == unit and (r.is_actual or r.is_target)}
-        inds = list(dict.fromkeys(list(sc.key_indicators) + [i for i in sc.structure.indicators if i in have]))
-        return [i for i in sc.structure.indicators if i in inds]
+        """Every declared indicator (stocks and flows), so that any figure published later
+        can be scored against the forecast made before it."""
+        return list(self.scenario.structure.indicators)
 
     # ---- tables ---------------------------------------------------------------------
     def projection_frame(self) -> pd.DataFrame:
@@ -129,17 +130,21 @@ class Results:
         return pd.DataFrame(rows)
 
     def _prior_dominated_drivers(self):
-        """(rate, bottom-decile mask, top-decile mask) of every prior-dominated rate: a target
-        depends on the rate when P(met) differs by more than 0.10 between the two deciles."""
+        """(factor, bottom-decile mask, top-decile mask) of every prior-dominated rate and of
+        every start level of the main unit that is not data-informed (an assumption of the
+        starts file): a target depends on it when P(met) differs by more than 0.10 between
+        the two deciles."""
         labels = self.calibration.labels()
+        sc = self.scenario
+        factors = [(p.name, self.paths.rates[:, i]) for i, p in enumerate(self.calibration.space.params[: self.calibration.n_rates])
+                   if labels.get(p.name) == "prior-dominated"]
+        factors += [(f"{sc.unit}.{name}", self.paths.start[:, k]) for k, name in enumerate(sc.structure.level_names)
+                    if labels.get(f"{sc.unit}.{name}", "prior-dominated") != "data-informed"]
         out = []
-        for i, p in enumerate(self.calibration.space.params[: self.calibration.n_rates]):
-            if labels.get(p.name) != "prior-dominated":
-                continue
-            f = self.paths.rates[:, i]
+        for name, f in factors:
             lo, hi = np.quantile(f, [0.1, 0.9])
             if hi > lo:
-                out.append((p.name, f <= lo, f >= hi))
+                out.append((name, f <= lo, f >= hi))
         return out
 
     def flows_frame(self) -> pd.DataFrame:
@@ -208,7 +213,8 @@ class Results:
         out = []
         tf = self.targets_frame()
         sc = self.scenario
-        zh_rates = {p.name: p.zh or p.name for p in self.calibration.space.params}
+        zh_rates = {p.name: p.zh or p.name for p in self.calibration.space.params} | {
+            k: v["zh"] for k, v in sc.structure.start_labels(sc.unit).items()}
         for _, r in tf.iterrows():
             ind = sc.structure.indicators[r.indicator]
             pol = next(p for p in sc.policies if p.name == r.scenario)
@@ -230,7 +236,7 @@ class Results:
         latest target year (else its first target)."""
         sc = self.scenario
         main = [t for t in sc.targets if t.unit == sc.unit]
-        hte = [t for t in main if t.indicator == "hte_valid"]
+        hte = [t for t in main if t.indicator == sc.structure.headline]
         pool = hte or main or list(sc.targets)
         return max(pool, key=lambda t: t.year) if pool else None
 
@@ -250,8 +256,8 @@ class Results:
         space = self.calibration.space
         factors = [(p.name, "rate", self.paths.rates[:, i]) for i, p in enumerate(space.params[: self.calibration.n_rates])]
         factors += [(name, "lever", s) for name, s in sorted(self.paths.strengths.items())]
-        hte = sc.structure.indicator_weights("hte_valid")[: sc.structure.K]
-        factors.append(("start_hte", "start", (self.paths.x_T.sum(axis=1) @ hte)))
+        w = sc.structure.indicator_weights(sc.structure.headline)[: sc.structure.K]
+        factors.append((f"start_{sc.structure.headline}", "start", (self.paths.x_T.sum(axis=1) @ w)))
         rows = []
         for pol in self.policy_names():
             v = self.indicator(pol, tg.unit, tg.indicator)[yi]

@@ -13,27 +13,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy.special import digamma, polygamma
 
 from .data import Row, Unit, check_parts, check_unique, load_ledger, load_units, parse_row
 from .errors import InputError, did_you_mean
 from .levers import Lever
-from .params import Param, ParamSpace, beta_to_logit_normal, range_to_sd, rate_prior
+from .params import Param, ParamSpace, beta_to_logit_normal, bounded_prior, range_to_sd, rate_prior
+from .starts import Hier, PlanBase, Regional, UnitStart, last_fit_year
 from .structure import Structure, load_structure
 from .tomlio import Table, read_toml
 
 DATA_KEYS = ("ledger", "units", "structure", "priors", "starts", "levers")
 DATA_DEFAULTS = {k: f"../calibration/{k}.{'csv' if k in ('ledger', 'units') else 'toml'}" for k in DATA_KEYS}
-START_ITEMS = ("hte", "sme", "reserve", "leader_share")
+STARTS_RESERVED = ("hierarchy", "shares", "regional")
 
 
 @dataclass(frozen=True)
 class Start:
-    unit: str
-    year: int
-    params: tuple[Param, ...]                  # unit.hte, unit.sme, unit.reserve, unit.leader_share
-    parts_year: int | None = None
-    parts: tuple[tuple[str, float], ...] = ()  # (sub-unit, weight)
-    parts_source: str = ""
+    """A unit's start specification (:class:`sim.starts.UnitStart`) and its own parameters."""
+    spec: UnitStart
+    params: tuple[Param, ...]
+
+    @property
+    def year(self) -> int:
+        return self.spec.year
+
+    @property
+    def parts(self) -> tuple[tuple[str, float], ...]:
+        return self.spec.parts_weights
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """Which rates pooled units may move away from the main unit's, and by how much."""
+    partial: tuple[str, ...] = ()
+    tau: float = 0.0
+    source: str = "complete pooling: every rate shared (no [pooling] table)"
 
 
 @dataclass(frozen=True)
@@ -83,7 +98,11 @@ class Scenario:
     input_hashes: dict[str, str] = field(default_factory=dict)
     fit_cache: str = ""          # folder of cached fits (calibration/fitted beside the priors file)
     noise: Param = None          # the reporting-noise scale (a multiplier of every indicator's cv)
-    pooling: tuple = ((), 0.0, "")   # (partially pooled rates, tau, source)
+    pooling: Pooling = Pooling()
+    growth_evidence: tuple = ()                         # regional growth statements (priors file)
+    hierarchy: dict = field(default_factory=dict)      # level -> Hier
+    ratio_params: tuple = ()                           # Params of the hierarchy's shared ratios
+    regional: Regional | None = None
 
     @property
     def fit_units(self) -> tuple[str, ...]:
@@ -98,8 +117,8 @@ class Scenario:
         return [r for r in self.rows if r.unit == unit and r.is_actual and r.indicator in self.structure.indicators]
 
     def last_actual_year(self, unit: str) -> int:
-        years = [r.year for r in self.actuals(unit) if r.year >= self.starts[unit].year]
-        return max(years, default=self.starts[unit].year)
+        """The last year with a fitted figure of the unit (its own or a sub-unit's)."""
+        return last_fit_year(self.starts[unit].spec, self.rows, self.structure.indicators)
 
     def label(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
@@ -140,14 +159,14 @@ def load_scenario(path: str | Path) -> Scenario:
     units = load_units(*files["units"])
     structure = load_structure(*files["structure"])
     rows = load_ledger(*files["ledger"], units)
-    rates, noise, pooling = _load_rates(*files["priors"], structure)
-    starts_all = read_toml(*files["starts"])
+    rates, noise, pooling, evidence = _load_rates(*files["priors"], structure)
+    starts_raw = read_toml(*files["starts"])
     levers = _load_levers(read_toml(*files["levers"]), files["levers"][1], structure)
 
     for u, key in [(unit, "scenario.unit")] + [(p, "scenario.pool_with") for p in pool_with]:
         if u not in units:
             raise InputError(shown, key, "a unit id from units.csv", repr(u), did_you_mean(u, units))
-        if u not in starts_all:
+        if u not in starts_raw:
             raise InputError(files["starts"][1], u, f"a start table [{u}] for the unit", "none",
                              "add its start levels")
     for k in key_ind:
@@ -169,13 +188,7 @@ def load_scenario(path: str | Path) -> Scenario:
         check_unique(rows, shown)
         check_parts(rows, units, shown)
 
-    starts = {u: _load_start(Table(starts_all[u], files["starts"][1], u), u, rows, units)
-              for u in (unit,) + pool_with}
-    if starts[unit].parts and set(p for p, _ in starts[unit].parts) != set(parts):
-        raise InputError(files["starts"][1], f"{unit}.parts", f"weights for all sub-units {sorted(parts)}",
-                         f"weights for {sorted(p for p, _ in starts[unit].parts)}")
-    if parts and not starts[unit].parts:
-        raise InputError(files["starts"][1], f"{unit}.parts", "a parts table (the unit has sub-units in units.csv)", "none")
+    starts, hierarchy, ratio_params, regional = _load_starts(starts_raw, files["starts"][1], structure, rows, units)
     for u in (unit,) + pool_with:
         if starts[u].year > horizon:
             raise InputError(files["starts"][1], f"{u}.year", f"a start year <= the horizon {horizon}", str(starts[u].year))
@@ -185,7 +198,7 @@ def load_scenario(path: str | Path) -> Scenario:
     if lt is not None:
         levers = {**levers, **_load_levers(lt.data, shown, structure, prefix="levers.")}
         lt._seen.update(lt.keys())
-    first_proj = max(starts[unit].year, _last_actual(rows, unit, starts[unit].year, structure)) + 1
+    first_proj = last_fit_year(starts[unit].spec, rows, structure.indicators) + 1
     policies = _load_policies(t.table("scenarios"), shown, levers, first_proj, horizon)
     used = {lv for p in policies for lv, _ in p.settings}
     levers = {k: v for k, v in levers.items() if k in used}
@@ -200,7 +213,8 @@ def load_scenario(path: str | Path) -> Scenario:
     t.close()
     return Scenario(name, shown, zh, en, unit, parts, pool_with, horizon, structure, rates, starts, units,
                     tuple(rows), levers, policies, tuple(targets), tuple(skipped), paths, seed, key_ind, hashes,
-                    str(files["priors"][0].parent / "fitted"), noise, pooling)
+                    str(files["priors"][0].parent / "fitted"), noise, pooling, evidence, hierarchy, ratio_params,
+                    regional)
 
 
 def _sha(p: Path) -> str:
@@ -213,12 +227,6 @@ def _sha(p: Path) -> str:
 def _shown(base: Path, rel: str) -> str:
     # show paths relative to where the user is, without resolving symlinks or making them absolute
     return os.path.normpath(os.path.join(str(base), rel))
-
-
-def _last_actual(rows, unit, start_year, structure) -> int:
-    years = [r.year for r in rows if r.unit == unit and r.is_actual and r.indicator in structure.indicators
-             and r.year >= start_year]
-    return max(years, default=start_year)
 
 
 def _load_rates(path, shown, structure: Structure) -> ParamSpace:
@@ -234,55 +242,190 @@ def _load_rates(path, shown, structure: Structure) -> ParamSpace:
     nt = t.table("reporting_noise", default=None)
     if nt is None:
         noise = Param("noise_scale", "log", 0.0, 1e-4, "fixed at 1 (no [reporting_noise] table in the priors file)")
+    elif nt.has("bounds"):
+        noise = bounded_prior(nt, "noise_scale")
     else:
         noise = rate_prior(nt, "noise_scale", "log")
     pt = t.table("pooling", default=None)
-    pooling = ((), 0.0, "complete pooling: every rate shared (no [pooling] table)")
+    pooling = Pooling()
     if pt is not None:
         names = tuple(pt.strings("partial", choices=structure.prob_params + structure.rate_params))
-        pooling = (names, pt.number("tau", lo=1e-3, hi=5.0), pt.string("source"))
+        pooling = Pooling(names, pt.number("tau", lo=1e-3, hi=5.0), pt.string("source"))
         pt.close()
+    evidence = []
+    for et in t.tables("growth_evidence", default=[]):
+        evidence.append(dict(indicator=et.string("indicator", choices=tuple(structure.indicators)),
+                             growth=et.number("growth", lo=-1.0, hi=10.0), years=et.string("years"),
+                             zh=et.string("zh"), en=et.string("en"), source=et.string("source")))
+        et.close()
     t.close()
-    return ParamSpace(params), noise, pooling
+    return ParamSpace(params), noise, pooling, tuple(evidence)
 
 
-def _load_start(t: Table, unit: str, rows, units) -> Start:
+def _load_starts(data: dict, shown: str, structure: Structure, rows, units):
+    """Parse a starts file: the hierarchy, the regional series, the default share priors and
+    every unit's table. Returns (starts by unit, hierarchy by level, ratio Params, regional)."""
+    t = Table(data, shown)
+    levels, shares = structure.level_names, structure.share_names
+    hier, ratio_params = {}, []
+    ht = t.table("hierarchy", default=None)
+    if ht is not None:
+        for name in ht.keys():
+            if name not in levels:
+                raise InputError(shown, f"hierarchy.{name}", "a start level of the structure (" + ", ".join(levels) + ")",
+                                 repr(name), did_you_mean(name, levels))
+            lt = ht.table(name)
+            rel = lt.string("relative_to", choices=("regional",) + levels)
+            rt = lt.table("ratio")
+            median = rt.number("median", lo=0.0)
+            if median <= 0:
+                raise InputError(shown, f"hierarchy.{name}.ratio.median", "a number > 0", repr(median))
+            log_sd = rt.number("log_sd", lo=0.01, hi=5.0)
+            rt.close()
+            src = lt.string("source")
+            ratio_params.append(Param(f"ratio.{name}", "log", float(np.log(median)), log_sd, src,
+                                      lt.string("zh", default=f"{name}比率"), lt.string("en", default=f"{name} ratio")))
+            hier[name] = Hier(name, rel, f"ratio.{name}", lt.number("between_sd", lo=0.0, hi=5.0), src)
+            lt.close()
+        ht.close()
+        seen = set()
+        for name in levels:   # relative_to must point to a level defined before, or the regional series
+            if name in hier:
+                rel = hier[name].relative_to
+                if rel != "regional" and rel not in seen:
+                    raise InputError(shown, f"hierarchy.{name}.relative_to", "'regional' or a level listed before it "
+                                     "in the structure's [start] table", repr(rel))
+            seen.add(name)
+    regional = None
+    gt = t.table("regional", default=None)
+    if gt is not None:
+        ind = gt.string("indicator", choices=tuple(structure.indicators))
+        vt = gt.table("values")
+        pts = []
+        for k in vt.keys():
+            if not k.isdigit() or not 1990 <= int(k) <= 2100:
+                raise InputError(shown, f"regional.values.{k}", "a year such as 2024 as the key", repr(k))
+            pts.append((int(k), vt.number(k, lo=0.0)))
+        vt.close()
+        if len(pts) < 2 or any(v <= 0 for _, v in pts):
+            raise InputError(shown, "regional.values", "at least two years with values > 0", repr(dict(pts)))
+        pts.sort()
+        regional = Regional(ind, tuple(y for y, _ in pts), tuple(float(v) for _, v in pts),
+                            gt.number("divisor", lo=1.0), gt.string("source"))
+        gt.close()
+    if any(h.relative_to == "regional" for h in hier.values()) and regional is None:
+        raise InputError(shown, "regional", "a [regional] table (a hierarchy level is relative to it)", "none")
+    default_shares = {}
+    st = t.table("shares", default=None)
+    if st is not None:
+        for name in st.keys():
+            if name not in shares:
+                raise InputError(shown, f"shares.{name}", "a share of the structure (" + ", ".join(shares) + ")",
+                                 repr(name), did_you_mean(name, shares))
+            default_shares[name] = st.table(name)
+        st.close()
+    starts = {}
+    for u in t.keys():
+        if u in STARTS_RESERVED:
+            continue
+        if u not in units:
+            raise InputError(shown, u, "a unit id from units.csv (or hierarchy, shares, regional)", repr(u),
+                             did_you_mean(u, list(units) + list(STARTS_RESERVED)))
+        starts[u] = _load_unit_start(t.table(u), u, structure, hier, default_shares, rows, units)
+    for name, dt in default_shares.items():
+        dt.close(allowed=("beta", "fixed", "source"))
+    t.close()
+    return starts, hier, tuple(ratio_params), regional
+
+
+def _share_param(t: Table, pname: str) -> Param:
+    source = t.string("source")
+    if t.has("fixed"):
+        v = t.number("fixed", lo=1e-9, hi=1 - 1e-9)
+        return Param(pname, "logit", float(np.log(v / (1 - v))), 1e-4, source)
+    a, b = t.pair("beta", lo=1e-6, ordered=False)
+    if not (np.isfinite(a) and np.isfinite(b)) or a <= 0 or b <= 0:
+        raise InputError(t.file, f"{t.where}.beta", "[a, b] with a > 0 and b > 0", repr([a, b]))
+    mean, sd = beta_to_logit_normal(a, b)
+    return Param(pname, "logit", mean, sd, source)
+
+
+def _load_unit_start(t: Table, unit: str, structure: Structure, hier, default_shares, rows, units) -> Start:
     year = t.number("year", integer=True, lo=1990, hi=2100)
-    params = []
-    for item in START_ITEMS:
-        it = t.table(item)
-        source = it.string("source")
-        if item == "leader_share" and it.has("fixed"):
-            v = it.number("fixed", lo=1e-9, hi=1 - 1e-9)
-            params.append(Param(f"{unit}.{item}", "logit", float(np.log(v / (1 - v))), 1e-4, source))
-        elif item == "leader_share":
-            a, b = it.pair("beta", lo=1e-6, ordered=False)
-            mean, sd = beta_to_logit_normal(a, b)
-            params.append(Param(f"{unit}.{item}", "logit", mean, sd, source))
-        else:
+    params, explicit, zs = [], [], []
+    for name in structure.level_names:
+        if t.has(name):
+            it = t.table(name)
             value = it.number("value", lo=0.0)
             rng = it.number("range", lo=1e-4, hi=5.0)
-            params.append(Param(f"{unit}.{item}", "log", float(np.log(max(value, 0.5))),
-                                range_to_sd(rng), source))
-        it.close()
-    parts, parts_year, parts_source = (), None, ""
+            params.append(Param(f"{unit}.{name}", "log", float(np.log(max(value, 0.5))), range_to_sd(rng),
+                                it.string("source")))
+            it.close()
+            explicit.append((name, f"{unit}.{name}"))
+        elif name in hier:
+            h = hier[name]
+            params.append(Param(f"{unit}.{name}.z", "shift", 0.0, 1.0,
+                                f"hierarchical: {unit}'s {name} = {h.relative_to} x ratio.{name} x exp({h.between_sd:g} z)"))
+            zs.append((name, f"{unit}.{name}.z"))
+        else:
+            raise InputError(t.file, f"{unit}.{name}", f"a start level {{ value, range, source }} (no [hierarchy.{name}] "
+                             "to derive it from)", "nothing")
+    for name in structure.share_names:
+        src = t.table(name) if t.has(name) else default_shares.get(name)
+        if src is None:
+            raise InputError(t.file, f"{unit}.{name}", "a share prior { beta = [a, b], source } (or a [shares] default)",
+                             "nothing")
+        params.append(_share_param(src, f"{unit}.{name}"))
+        if t.has(name):
+            src.close()
+        explicit.append((name, f"{unit}.{name}"))
+    plan_base = None
+    pb = t.table("plan_base", default=None)
+    if pb is not None:
+        ind = pb.string("indicator", choices=tuple(structure.indicators))
+        pyear = pb.number("year", integer=True, lo=1990, hi=2100)
+        if pyear != year:
+            raise InputError(t.file, f"{unit}.plan_base.year", f"the unit's start year {year} (a base-year column)",
+                             str(pyear))
+        found = [r.value for r in rows if r.unit == unit and r.indicator == ind and r.year == pyear]
+        if not found:
+            raise InputError(t.file, f"{unit}.plan_base", f"a ledger row ({unit}, {ind}, {pyear})", "none")
+        plan_base = PlanBase(ind, pyear, float(found[0]), pb.number("cv", lo=0.01, hi=2.0), pb.string("source"),
+                             pb.string("note"))
+        pb.close()
+    parts, weights, parts_year, parts_ind, parts_kind, parts_source = (), (), None, "", "", ""
     pt = t.table("parts", default=None)
+    kids = [u.unit for u in units.values() if u.parent == unit]
     if pt is not None:
         parts_year = pt.number("year", integer=True, lo=1990, hi=2100)
-        ind = pt.string("indicator")
-        kind = pt.string("kind", choices=("actual", "target"))
+        parts_ind = pt.string("indicator")
+        parts_kind = pt.string("kind", choices=("actual", "target"))
         parts_source = pt.string("source")
+        conc = pt.number("concentration", default=None, lo=1.0, hi=1e6)
         pt.close()
-        kids = [u.unit for u in units.values() if u.parent == unit]
-        found = {r.unit: r.value for r in rows if r.unit in kids and r.indicator == ind and r.year == parts_year
-                 and (r.is_target if kind == "target" else r.is_actual)}
+        found = {r.unit: r.value for r in rows if r.unit in kids and r.indicator == parts_ind and r.year == parts_year
+                 and (r.is_target if parts_kind == "target" else r.is_actual)}
         missing = [k for k in kids if k not in found]
         if missing:
-            raise InputError(t.file, f"{unit}.parts", f"ledger rows ({ind}, {parts_year}, {kind}) for every sub-unit",
-                             f"none for {', '.join(missing)}")
-        parts = tuple((k, found[k]) for k in kids)
+            raise InputError(t.file, f"{unit}.parts", f"ledger rows ({parts_ind}, {parts_year}, {parts_kind}) for every "
+                             "sub-unit", f"none for {', '.join(missing)}")
+        if parts_kind == "target" and conc is None:
+            raise InputError(t.file, f"{unit}.parts.concentration", "a concentration (pseudo-firms) for a plan's split",
+                             "nothing")
+        total = sum(found.values())
+        weights = tuple((k, found[k]) for k in kids)
+        for k in kids:
+            alpha = (conc * (found[k] + 0.5) / (total + 0.5 * len(kids)) if conc is not None else found[k] + 1.0)
+            mean, sd = float(digamma(alpha)), float(np.sqrt(polygamma(1, alpha)))
+            params.append(Param(f"{k}.split", "log", mean, sd,
+                                f"Dirichlet split of {unit} (alpha {alpha:.3g}): {parts_source}"))
+        parts = tuple((k, f"{k}.split") for k in kids)
+    elif kids:
+        raise InputError(t.file, f"{unit}.parts", "a parts table (the unit has sub-units in units.csv)", "none")
     t.close()
-    return Start(unit, year, tuple(params), parts_year, parts, parts_source)
+    spec = UnitStart(unit, year, tuple(explicit), tuple(zs), plan_base, parts_year, parts_ind, parts_kind, parts,
+                     weights, parts_source)
+    return Start(spec, tuple(params))
 
 
 def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "") -> dict[str, Lever]:

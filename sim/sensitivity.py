@@ -17,7 +17,6 @@ import pandas as pd
 
 from .calibrate import fit
 from .project import project
-from .structure import Indicator
 
 THRESHOLD = 0.10
 
@@ -29,11 +28,11 @@ def variants(sc):
     ind = dict(st.indicators)
     if "tech_sme" in ind:
         t = ind["tech_sme"]
-        new = dict(ind, tech_sme=Indicator(t.name, (st.tier("S"),), (), t.zh, t.en, t.cv))
+        new = dict(ind, tech_sme=dataclasses.replace(t, states=(st.tier("S"),)))
         out.append(("def_tech_sme_excl_hte", dataclasses.replace(sc, structure=dataclasses.replace(st, indicators=new)), 1.0))
     if "hte_new" in ind:
         t = ind["hte_new"]
-        new = dict(ind, hte_new=Indicator(t.name, (), (st.flow("new_cert"), st.flow("relocated_in")), t.zh, t.en, t.cv))
+        new = dict(ind, hte_new=dataclasses.replace(t, flows=(st.flow("new_cert"), st.flow("relocated_in"))))
         out.append(("def_hte_new_incl_relocated", dataclasses.replace(sc, structure=dataclasses.replace(st, indicators=new)), 1.0))
     return out
 

@@ -10,8 +10,19 @@ Each q_k is an interpretable yearly probability with its own Beta prior, and any
 in [0, 1] give a valid distribution (rows sum to one by construction). The remainder goes
 to the origin's ``rest`` tier (itself for R, S and L; the next certificate year for H1 and
 H2; the tech-SME tier for H3, whose certificate has run out). Inflows are Poisson with
-mean ``rate * size``, where size is the unit's start-year stock of the named tiers, so
-sub-units of very different sizes share one rate.
+mean ``rate * size``, where size is the unit's stock of the named tiers at the start of
+the year (the previous year-end): inflows follow the system as it grows, so a unit that
+grew 25% a year keeps that growth in its projection instead of decaying toward a fixed
+inflow, and sub-units of very different sizes share one rate.
+
+Indicators are signed sums of states and flows: ``states`` and ``flows`` add, and
+``minus_flows`` subtract (the net change of a stock over a year is a flow indicator).
+
+The ``[start]`` table declares how a unit's start levels fill the tiers: each level (a
+stock with a prior in the starts file) names its tiers; ``shares`` give a tier a share of
+the level (a probability parameter of the starts file), and the rest of the level is
+spread over its remaining tiers by ``split``: "cohort" weights certificate years by
+(1 + cohort_growth)^-age, the first listed tier being the newest; "equal" splits evenly.
 
 This one table drives both the Kalman-filter likelihood (:mod:`sim.calibrate`) and the
 integer simulator (:mod:`sim.engine`), so the two cannot disagree.
@@ -24,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 from .tomlio import Table, read_toml
 
 OUT = -1  # destination index of a firm that leaves all tracked tiers
@@ -61,10 +72,22 @@ class Indicator:
     zh: str
     en: str
     cv: float              # reporting noise (coefficient of variation) of published values
+    minus_flows: tuple[int, ...] = ()   # flows subtracted (a net change)
 
     @property
     def is_flow(self) -> bool:
-        return bool(self.flows)
+        return bool(self.flows or self.minus_flows)
+
+
+@dataclass(frozen=True)
+class StartLevel:
+    """One start level: the tiers it fills, tier shares (share parameter names), split rule."""
+    name: str
+    tiers: tuple[int, ...]
+    shares: tuple[tuple[int, str], ...]   # (tier, share parameter)
+    split: str                             # "cohort" | "equal"
+    zh: str = ""
+    en: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,9 +100,28 @@ class Structure:
     tier_labels: dict[str, dict[str, str]]
     flow_labels: dict[str, dict[str, str]]
     cohort_growth: float
-    hte_tiers: tuple[int, ...]
     prob_params: tuple[str, ...] = field(default=())
     rate_params: tuple[str, ...] = field(default=())
+    start_levels: tuple[StartLevel, ...] = field(default=())
+    headline: str = ""                     # the indicator the meeting asks about first
+
+    @property
+    def start_names(self) -> tuple[str, ...]:
+        """Start levels, then share parameters: the order of a unit's start vector."""
+        return self.level_names + self.share_names
+
+    @property
+    def level_names(self) -> tuple[str, ...]:
+        return tuple(lv.name for lv in self.start_levels)
+
+    @property
+    def share_names(self) -> tuple[str, ...]:
+        return tuple(p for lv in self.start_levels for _, p in lv.shares)
+
+    def start_labels(self, unit: str) -> dict[str, dict[str, str]]:
+        """Labels of a unit's start levels as factors a result may depend on."""
+        return {f"{unit}.{lv.name}": {"zh": f"起始水平：{lv.zh}", "en": f"start level: {lv.en}"}
+                for lv in self.start_levels}
 
     @property
     def K(self) -> int:
@@ -101,6 +143,7 @@ class Structure:
         w = np.zeros(self.K + self.F)
         w[list(ind.states)] = 1.0
         w[[self.K + f for f in ind.flows]] = 1.0
+        w[[self.K + f for f in ind.minus_flows]] -= 1.0
         return w
 
 
@@ -111,7 +154,6 @@ def load_structure(path: Path, shown: str) -> Structure:
     if len(set(tiers)) != len(tiers) or not tiers:
         raise InputError(shown, "tiers", "a non-empty list of distinct names", repr(list(tiers)))
     growth = t.number("cohort_growth", lo=-0.5, hi=2.0)
-    hte = tuple(tiers.index(x) for x in t.strings("hte_tiers", choices=tiers))
     labels = t.table("tier_labels")
     tier_labels = {lang: _labels(labels.table(lang), tiers) for lang in ("zh", "en")}
     labels.close()
@@ -164,16 +206,49 @@ def load_structure(path: Path, shown: str) -> Structure:
         it = ind_t.table(name)
         states = tuple(tiers.index(s) for s in it.strings("states", default=[], choices=tiers))
         fl = tuple(fidx[f] for f in it.strings("flows", default=[], choices=flow_names))
-        if bool(states) == bool(fl):
+        minus = tuple(fidx[f] for f in it.strings("minus_flows", default=[], choices=flow_names))
+        if bool(states) == bool(fl or minus):
             raise InputError(shown, f"indicators.{name}", "either 'states' or 'flows' (not both, not neither)",
-                             f"states={list(states)}, flows={list(fl)}")
+                             f"states={list(states)}, flows={list(fl + minus)}")
         indicators[name] = Indicator(name, states, fl, it.string("zh"), it.string("en"),
-                                     it.number("cv", lo=0.0, hi=1.0))
+                                     it.number("cv", lo=0.0, hi=1.0), minus)
         it.close()
     ind_t.close(allowed=indicators.keys())
+    headline = t.string("headline", choices=tuple(indicators))
+    start = _start_levels(t.table("start"), tiers, prob + rate)
     t.close()
     return Structure(tiers, flow_names, tuple(sorted(origins, key=lambda o: o.tier)), tuple(inflows),
-                     indicators, tier_labels, flow_labels, growth, hte, tuple(prob), tuple(rate))
+                     indicators, tier_labels, flow_labels, growth, tuple(prob), tuple(rate), start, headline)
+
+
+def _start_levels(t: Table, tiers, param_names) -> tuple[StartLevel, ...]:
+    out, filled = [], []
+    for name in t.keys():
+        lt = t.table(name)
+        lv_tiers = tuple(tiers.index(x) for x in lt.strings("tiers", choices=tiers))
+        st = lt.table("shares", default=None)
+        shares = ()
+        if st is not None:
+            for k in st.keys():
+                if k not in tiers:
+                    raise InputError(t.file, f"{st.where}.{k}", "a tier name", repr(k), did_you_mean(k, tiers))
+            shares = tuple((tiers.index(k), st.string(k)) for k in st.keys())
+            st.close()
+        split = lt.string("split", default="equal", choices=("cohort", "equal"))
+        zh, en = lt.string("zh"), lt.string("en")
+        lt.close()
+        if not lv_tiers or any(k not in lv_tiers for k, _ in shares) or len(shares) >= len(lv_tiers):
+            raise InputError(t.file, f"start.{name}", "tiers, and shares of some (not all) of those tiers",
+                             f"tiers {[tiers[k] for k in lv_tiers]}, shares {[tiers[k] for k, _ in shares]}")
+        for p in [name] + [p for _, p in shares]:
+            if p in param_names:
+                raise InputError(t.file, f"start.{name}", "start-level and share names other than rate names", repr(p))
+        filled += list(lv_tiers)
+        out.append(StartLevel(name, lv_tiers, shares, split, zh, en))
+    if sorted(filled) != list(range(len(tiers))):
+        raise InputError(t.file, "start", "every tier filled by exactly one start level",
+                         f"tiers filled: {sorted(tiers[k] for k in filled)}")
+    return tuple(out)
 
 
 def _labels(t: Table, tiers) -> dict[str, str]:

@@ -24,36 +24,39 @@ def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
     cells: iterable of (unit, indicator, year) to publish. Only the main unit is simulated.
     """
     model = Model(sc)
-    c = model.c
+    c = model.full_c
+    theta = np.atleast_2d(theta)
     nat = model.space.natural(theta)
     unit = sc.unit
     start = sc.starts[unit].year
-    lv = nat[model.start_index[unit]]
-    expected = c.start_states(lv[None])
+    expected = c.start_states(model.start_vector(nat, unit))
     x0 = np.rint(expected).astype(np.int64)[:, None, :]
-    size = c.sizes(expected)[:, None, :]
     Y = horizon - start
-    rates = np.broadcast_to(nat[: model.n_rates], (Y, 1, model.n_rates)).copy()
-    states, flows = c.simulate(x0, size, rates, rng)
+    rates = np.broadcast_to(model.unit_rates(theta, nat, unit), (Y, 1, model.n_rates)).copy()
+    states, flows = c.simulate(x0, rates, rng)
+    nat = nat[0]
     rows, truth = [], {}
     for y in range(Y + 1):
         year = start + y
         z = np.concatenate([states[y, 0, 0], flows[y - 1, 0, 0] if y > 0 else np.zeros(c.F, np.int64)])
-        truth[year] = float(z[: c.K] @ sc.structure.indicator_weights("hte_valid")[: c.K])
+        truth[year] = float(z[: c.K] @ sc.structure.indicator_weights(sc.structure.headline)[: c.K])
         for (u, ind, yr) in cells:
             if u == unit and yr == year:
                 ind_obj = sc.structure.indicators[ind]
                 if ind_obj.is_flow and y == 0:
                     continue
                 v = float(z @ sc.structure.indicator_weights(ind))
-                v = max(0.0, round(v + rng.normal(0, ind_obj.cv * nat[model.noise_index] * v)))
+                v = round(v + rng.normal(0, ind_obj.cv * nat[model.noise_index] * abs(v)))
+                v = float(v if ind_obj.minus_flows else max(0.0, v))
                 rows.append(Row(u, ind, yr, v, "actual", "", "synthetic", "synthetic", "synthetic", ""))
     return rows, truth
 
 
 def real_cells(sc):
     """The (unit, indicator, year) cells of the main unit that the ledger publishes as actuals."""
-    return sorted({(r.unit, r.indicator, r.year) for r in sc.actuals(sc.unit) if r.year >= sc.starts[sc.unit].year})
+    from .starts import fit_rows
+    fitted, _ = fit_rows(sc.starts[sc.unit].spec, sc.rows, sc.structure.indicators)
+    return sorted({(r.unit, r.indicator, r.year) for r, part in fitted if part is None})
 
 
 def coverage_run(sc, n_rep: int, seed: int, cells=None, level: float = 0.90, project_to: int | None = None,
@@ -66,7 +69,7 @@ def coverage_run(sc, n_rep: int, seed: int, cells=None, level: float = 0.90, pro
     """
     sc = dataclasses.replace(sc, pool_with=())
     cells = real_cells(sc) if cells is None else cells
-    fit_kw = dict(draws=1000, chains=16, steps=900, burn=450) | (fit_kw or {})
+    fit_kw = dict(draws=1000, chains=16, steps=100, max_rounds=4) | (fit_kw or {})
     model = Model(sc)
     rng = np.random.default_rng(seed)
     lo_q, hi_q = (1 - level) / 2, 1 - (1 - level) / 2
@@ -85,7 +88,7 @@ def coverage_run(sc, n_rep: int, seed: int, cells=None, level: float = 0.90, pro
         from .project import project
         sc_p = dataclasses.replace(sc_r, horizon=horizon, policies=sc_r.policies[:1])
         res = project(sc_p, cal, n_paths=1000, seed=int(rng.integers(2**31)))
-        v = res.indicator(sc_p.policies[0].name, sc.unit, "hte_valid")[res.year_index(horizon)]
+        v = res.indicator(sc_p.policies[0].name, sc.unit, sc.structure.headline)[res.year_index(horizon)]
         a, b = np.quantile(v, [lo_q, hi_q])
         hte_hits.append(a <= truth[horizon] <= b)
     return dict(params=np.array(par_hits), hte=np.array(hte_hits), z=np.array(z_scores), names=model.space.names)

@@ -44,7 +44,7 @@ def _(d):
 
 @case("negative probability prior")
 def _(d):
-    edit(d / "calibration/priors.toml", "beta = [2, 18]", "beta = [-2, 18]")
+    edit(d / "calibration/priors.toml", "beta = [1.5, 18.5]\nsource = \"FACTS.md 'Rules'", "beta = [-1.5, 18.5]\nsource = \"FACTS.md 'Rules'")
     return r"priors\.toml: rates\.sme_exit\.beta: expected"
 
 

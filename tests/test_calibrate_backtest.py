@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim.backtest import crps_samples, naive_forecasts
+from sim.backtest import crps_samples, loglinear, naive_forecasts
 from sim.cli import main
 
 
@@ -21,38 +21,50 @@ def test_calibrate_writes_labels_and_figures(workdir):
     assert cal.set_index("parameter").loc["sme_cert", "label"] == "data-informed"
     assert (d / "prior_vs_posterior.png").is_file() and (d / "fitted_vs_published.png").is_file()
     fv = pd.read_csv(d / "fitted.csv")
-    assert set(fv.indicator) == {"hte_valid", "hte_new", "tech_sme", "tech_sme_new"}
+    assert set(fv.indicator) == {"hte_valid", "hte_valid_change", "hte_new", "tech_sme", "tech_sme_new"}
     # a second call reuses the cached fit and says so
     r2 = CliRunner().invoke(main, ["calibrate", "scenarios/yuyao.toml", "--out", "results"])
     assert "reused the cached fit" in r2.output
     assert (workdir / "calibration/fitted").is_dir()
 
 
-def test_yuyao_reference_backtest(workdir):
-    """Fit on the actuals up to 2023 (the 2023 level implied by 003's "总量达1032家、同比增长28.2%",
-    i.e. 805), project, and score the 2024 actuals "全年新认定国家高新技术企业250家,全市高企总量达1032家"
-    and "新认定省科技型中小企业493家,总量达2770家"."""
-    r = CliRunner().invoke(main, ["backtest", "scenarios/yuyao.toml", "--until", "2023", "--paths", "1500",
+def test_leave_one_district_out_reference(workdir):
+    """Leave-one-district-out: withhold Yuyao's 2024 actuals (003: "全年新认定国家高新技术企业250家,全市高企总量达
+    1032家", "新认定省科技型中小企业493家,总量达2770家") and Jiangbei's base (004: 2021 HTE 203, 2020 tech SMEs
+    1,069), fit on the other district, and score the withheld figures. A unit with no actuals gets wide intervals:
+    they must cover what was published; its PITs must not sit at the extremes."""
+    for unit, n_scored in (("yuyao", 5), ("jiangbei", 2)):
+        r = CliRunner().invoke(main, ["backtest", "scenarios/cixi.toml", "--leave-out", unit, "--paths", "2000",
+                                      "--out", "results"])
+        assert r.exit_code == 0, r.output
+        d = sorted((workdir / "results/cixi").glob("backtest-*"))[-1]
+        bt = pd.read_csv(d / "backtest.csv")
+        assert len(bt) == n_scored and set(bt.unit) == {unit} and (bt.design == "leave-out").all()
+        assert bt.inside90.all(), bt[["indicator", "actual", "model_p05", "model_p95"]]
+        assert bt.pit.between(0.05, 0.95).all(), bt[["indicator", "pit"]]
+        sk = pd.read_csv(d / "skill.csv").iloc[0]
+        assert sk.inside90 == 1.0 and 0.2 <= sk.mean_pit <= 0.8
+        assert (d / "backtest.png").is_file()
+    # Jiangbei's plan path extrapolated back to 2020-2021 is a naive forecast the model is scored against
+    assert bt.plan_forecast.notna().all()
+
+
+def test_backtest_until_a_year_scores_later_actuals(workdir):
+    r = CliRunner().invoke(main, ["backtest", "scenarios/jiangbei.toml", "--until", "2020", "--paths", "1000",
                                   "--out", "results"])
     assert r.exit_code == 0, r.output
-    bt = pd.read_csv(workdir / "results/yuyao/backtest-001/backtest.csv")
-    assert set(zip(bt.indicator, bt.year)) == {("hte_valid", 2024), ("hte_new", 2024), ("tech_sme", 2024),
-                                              ("tech_sme_new", 2024)}
-    assert (bt.fit_until == 2023).all()
-    row = bt.set_index("indicator").loc["hte_valid"]
-    assert row.actual == 1032
-    assert 0 <= row.pit <= 1 and row.crps > 0
-    # the honest forecast from 805 and the priors covered what happened in 2024
-    assert bt.inside90.all(), bt[["indicator", "actual", "model_p05", "model_p95"]]
-    # one actual before 2024 per indicator: the naive baselines cannot be computed, and say so by NaN
-    assert bt.loglinear_forecast.isna().all()
-    assert (workdir / "results/yuyao/backtest-001/backtest.png").is_file()
+    bt = pd.read_csv(workdir / "results/jiangbei/backtest-001/backtest.csv")
+    assert ("jiangbei", "hte_valid", 2021) in set(zip(bt.unit, bt.indicator, bt.year))
+    assert (bt.fit_until == 2020).all() and bt.pit.between(0, 1).all() and (bt.crps > 0).all()
 
 
-@pytest.mark.parametrize("name", ["cixi", "zhenhai", "jiangbei"])
-def test_backtest_runs_on_every_scenario(workdir, name):
+@pytest.mark.parametrize("name", ["cixi", "zhenhai"])
+def test_backtest_with_nothing_to_score_says_so(workdir, name):
+    """Cixi's and Zhenhai's seeds publish no actuals: nothing to score, one sentence, exit 2, nothing written."""
     r = CliRunner().invoke(main, ["backtest", f"scenarios/{name}.toml", "--paths", "300", "--out", "results"])
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 2, r.output
+    assert len(r.output.strip().splitlines()) == 1 and "nothing after it to score" in r.output
+    assert not list((workdir / "results").glob(f"{name}/backtest-*"))
 
 
 def test_crps_and_baselines():
@@ -61,6 +73,7 @@ def test_crps_and_baselines():
     # CRPS of N(mu, s) at y = mu is s (sqrt(2) - 1) / sqrt(pi) * ... : 2 * 0.2337 = 0.4674
     assert crps_samples(x, 10.0) == pytest.approx(2 * (2 * 0.3989423 - 1 / np.sqrt(np.pi)), rel=0.02)
     ll, gr = naive_forecasts([(2020, 100.0), (2021, 110.0)], 2023)
+    assert loglinear([(2020, 100.0), (2022, 121.0)], 2021) == pytest.approx(110.0)
     assert gr == pytest.approx(110 * 1.1 ** 2) and ll == pytest.approx(110 * 1.1 ** 2)
     assert naive_forecasts([(2020, 100.0)], 2022) == (None, None)
 

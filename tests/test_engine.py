@@ -37,9 +37,8 @@ def test_firms_conserved_and_counts_valid(comp, seed, U, Y):
     rng = np.random.default_rng(seed)
     P = 50
     x0 = rng.integers(0, 200, (P, U, comp.K))
-    size = rng.uniform(0, 100, (P, U, len(comp.s.inflows)))
     rates = np.stack([_rates(comp, rng, P) for _ in range(Y)])
-    states, flows = comp.simulate(x0, size, rates, rng)
+    states, flows = comp.simulate(x0, rates, rng)
     assert states.dtype == np.int64 and flows.dtype == np.int64
     assert states.min() >= 0 and flows.min() >= 0
     s = comp.s
@@ -62,7 +61,7 @@ def test_certificates_age_one_year_or_renew(comp):
     r[..., comp.pidx["renew"]] = 0.5
     x0 = np.zeros((P, 1, comp.K), dtype=np.int64)
     x0[..., s.tier("H1")], x0[..., s.tier("H2")], x0[..., s.tier("H3")] = 30, 20, 10
-    states, flows = comp.simulate(x0, np.zeros((P, 1, len(s.inflows))), r, rng)
+    states, flows = comp.simulate(x0, r, rng)
     x1 = states[1][:, 0]
     assert np.all(x1[:, s.tier("H2")] == 30) and np.all(x1[:, s.tier("H3")] == 20)
     renewed = flows[0][:, 0, s.flow("renewed")]
@@ -79,12 +78,12 @@ def test_one_step_moments_match_the_formulas(comp):
     for j in comp.s.inflows:
         rates[comp.pidx[j.param]] = 0.05
     x0 = np.array([40, 300, 120, 100, 80, 10])
-    size = comp.sizes(x0.astype(float))
-    G, c, pis, lam = comp.system_batch(rates[None], size[None])
-    mean = G[0] @ np.concatenate([x0, np.zeros(comp.F)]) + c[0]
-    cov = comp.noise_batch(x0[None].astype(float), pis, lam)[0]
+    G, pis, r_in = comp.system_batch(rates[None])
+    mean = G[0] @ np.concatenate([x0, np.zeros(comp.F)])
+    assert np.allclose(mean, comp.expected_step(rates[None], np.concatenate([x0, np.zeros(comp.F)])[None].astype(float))[0])
+    cov = comp.noise_batch(x0[None].astype(float), pis, r_in)[0]
     P = 40000
-    states, flows = comp.simulate(np.broadcast_to(x0, (P, 1, comp.K)).copy(), np.broadcast_to(size, (P, 1, len(size))).copy(),
+    states, flows = comp.simulate(np.broadcast_to(x0, (P, 1, comp.K)).copy(),
                                   np.broadcast_to(rates, (1, P, n_params)).copy(), rng)
     z = np.concatenate([states[1][:, 0], flows[0][:, 0]], axis=1).astype(float)
     se = np.sqrt(np.diag(cov) / P) + 1e-9
@@ -97,8 +96,7 @@ def test_one_step_moments_match_the_formulas(comp):
 
 
 def test_same_seed_same_paths(comp):
-    args = lambda: (np.full((10, 2, comp.K), 50), np.ones((10, 2, len(comp.s.inflows))) * 20,  # noqa: E731
-                    np.full((3, 10, comp.n_params), 0.2))
+    args = lambda: (np.full((10, 2, comp.K), 50), np.full((3, 10, comp.n_params), 0.2))  # noqa: E731
     a = comp.simulate(*args(), np.random.default_rng(5))
     b = comp.simulate(*args(), np.random.default_rng(5))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])

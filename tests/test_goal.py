@@ -1,9 +1,10 @@
 """sim goal on a synthetic district whose answer is known in closed form.
 
 tests/data/toy: 100 valid HTEs in 2024 that never leave; whole-firm relocations arrive at
-Poisson(0.05 * 100 * r) a year, where a relocation reward x multiplies the rate by
-r = exp(1.5 * (1 - exp(-x / 20))) (strength known exactly). So valid HTE in 2026 is
-100 + Poisson(10 r), and P(>= 130) = P(Poisson(10 r) >= 30).
+Poisson(0.05 * stock * r) a year (the stock at the start of the year), where a relocation
+reward x multiplies the rate by r = exp(1.5 * (1 - exp(-x / 20))) (strength known exactly).
+So N1 ~ Poisson(5 r) arrive in 2025 and N2 ~ Poisson(0.05 r (100 + N1)) in 2026, and
+P(valid HTE in 2026 >= 130) = sum_n1 P(N1 = n1) P(N2 >= 30 - n1).
 """
 
 from pathlib import Path
@@ -19,9 +20,13 @@ from sim.cli import main
 TOY = str(Path(__file__).resolve().parent / "data" / "toy" / "toy.toml")
 
 
+def p_met(r, target_extra=30):
+    n1 = np.arange(0, 200)
+    return float(np.sum(stats.poisson.pmf(n1, 5 * r) * stats.poisson.sf(target_extra - 1 - n1, 0.05 * r * (100 + n1))))
+
+
 def closed_form(prob=0.5, target_extra=30):
-    mu = optimize.brentq(lambda m: stats.poisson.sf(target_extra - 1, m) - prob, 1, 200)
-    r = mu / 10
+    r = optimize.brentq(lambda r: p_met(r, target_extra) - prob, 0.1, 20)
     return r, -20 * np.log(1 - np.log(r) / 1.5)
 
 

@@ -57,11 +57,13 @@ def test_derived_values_show_their_arithmetic(rows):
                 assert n in r.passage or n.replace("1.282", "28.2") in r.passage, (n, r.passage)
 
 
-def test_yuyao_2023_implied_by_growth(rows):
-    # 003: "2024年,新认定国家高新技术企业250家,总量达1032家、同比增长28.2%"
-    r = next(r for r in rows if r.unit == "yuyao" and r.indicator == "hte_valid" and r.year == 2023)
+def test_yuyao_growth_statement_is_a_change_not_a_second_level(rows):
+    # 003: "2024年,新认定国家高新技术企业250家,总量达1032家、同比增长28.2%": the growth is fitted as the
+    # year's net change beside the 1,032; no 2023 level row that would count the 1,032 twice
+    r = next(r for r in rows if r.unit == "yuyao" and r.indicator == "hte_valid_change" and r.year == 2024)
     assert r.kind == "derived" and r.derived_from == "actual"
-    assert r.value == pytest.approx(1032 / 1.282, abs=0.05)
+    assert r.value == pytest.approx(1032 - 1032 / 1.282, abs=0.05)
+    assert not [r for r in rows if r.unit == "yuyao" and r.indicator == "hte_valid" and r.year == 2023]
 
 
 def test_sub_units_add_up_where_the_seeds_say_so(rows, root):

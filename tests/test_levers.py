@@ -35,7 +35,6 @@ def test_nonnegative_response_never_lowers_the_expected_count(x_cal, dx, beta, q
     rates = np.full(c.n_params, q_other)
     rates[c.pidx["sme_cert"]] = q_cert
     x0 = np.array([50.0, 400.0, 120.0, 100.0, 90.0, 10.0])
-    size = c.sizes(x0)
     d = shift(lv, x_cal + dx, np.array([beta]))[0]
     assert d >= 0
     shifted = rates.copy()
@@ -43,9 +42,9 @@ def test_nonnegative_response_never_lowers_the_expected_count(x_cal, dx, beta, q
     shifted[i] = expit(logit(rates[i]) + d) if param in c.s.prob_params else rates[i] * np.exp(d)
     flow = {"sme_cert": "new_cert", "renew": "renewed", "reserve_to_hte": "new_cert", "sme_inflow": "sme_entered",
             "relocation_inflow": "relocated_in"}[param]
-    z0 = np.concatenate([x0, np.zeros(c.F)])
-    before = (lambda G, cc: G[0] @ z0 + cc[0])(*c.system_batch(rates[None], size[None])[:2])
-    after = (lambda G, cc: G[0] @ z0 + cc[0])(*c.system_batch(shifted[None], size[None])[:2])
+    z0 = np.concatenate([x0, np.zeros(c.F)])[None]
+    before = c.expected_step(rates[None], z0)[0]
+    after = c.expected_step(shifted[None], z0)[0]
     assert after[c.K + c.s.flow(flow)] >= before[c.K + c.s.flow(flow)] - 1e-9
 
 

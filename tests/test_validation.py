@@ -29,7 +29,7 @@ def test_v1_recovery_on_dense_synthetic_data(yuyao):
     from sim.calibrate import Model
     truth = Model(sc).space.mean
     out = coverage_run(sc, 4, seed=11, cells=cells, project_to=start + 6, theta_fixed=truth,
-                       fit_kw=dict(draws=1000, chains=16, steps=1000, burn=500))
+                       fit_kw=dict(draws=1000, chains=16, steps=150, max_rounds=4))
     within = np.abs(out["z"]) <= 2
     assert within.mean() >= 0.95, within.mean()
 

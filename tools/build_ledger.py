@@ -100,8 +100,10 @@ P = "全年新认定国家高新技术企业250家,全市高企总量达1032家"
 add("yuyao", "hte_new", 2024, 250, "actual", "新认定 national HTE in 2024 (first-time certifications)", S3, P)
 add("yuyao", "hte_valid", 2024, 1032, "actual", "高企总量 (valid stock, year-end 2024)", S3, P)
 P = "2024年,新认定国家高新技术企业250家,总量达1032家、同比增长28.2%"
-add("yuyao", "hte_valid", 2023, 805.0, "derived", "valid stock at end of 2023 implied by the growth statement", S3, P,
-    "actual", "1032 / 1.282 = 805.0")
+add("yuyao", "hte_valid_change", 2024, 227.0, "derived",
+    "net change of the valid stock over 2024 implied by the growth statement (the 2023 level, 1032 / 1.282 = 805, "
+    "is not a second independent observation: the change is fitted with the 2024 level)", S3, P,
+    "actual", "1032 - 1032 / 1.282 = 227.0")
 P = "新认定省科技型中小企业493家,总量达2770家"
 add("yuyao", "tech_sme_new", 2024, 493, "actual", "newly registered provincial tech SMEs in 2024", S3, P)
 add("yuyao", "tech_sme", 2024, 2770, "actual", "provincial tech SMEs, cumulative stock net of revocations (FACTS.md); modelled as tech SMEs incl. HTEs", S3, P)

@@ -1,0 +1,182 @@
+"""Start levels: how each unit's start-year stocks are tied to evidence (pure numpy).
+
+A unit's start vector (``Structure.start_names``: levels such as the valid HTE stock, the
+tech SMEs that are not HTEs and the reserve, then shares such as the leaders' share) comes
+from the starts file in one of two ways:
+
+* **explicit**: the unit states a level with a 90% range (a known level, or a synthetic
+  test): a log-normal prior on the level itself;
+* **hierarchical** (the default for the shipped districts): a level is a ratio to another
+  quantity, shared across the districts of a scenario's fit, with a stated between-district
+  spread:
+
+      log level_u = log base_u + log ratio_L + between_sd_L * z_u,   z_u ~ N(0, 1),
+
+  where base_u is the unit's level of another start level (tech SMEs per HTE, reserve per
+  tech SME) or, for the first level, the regional per-unit average of the indicator at the
+  unit's start year (a log-linear interpolation of the city's published totals divided by
+  its number of county-level units). ratio_L has a log-normal prior and is learnt from the
+  districts that publish actuals; a district without actuals draws its own z from N(0, 1),
+  i.e. it borrows the ratio and carries the between-district spread. No level is ever
+  taken from a target.
+
+A plan's base-year column (e.g. the 2022 column of Cixi's 2026 plan table) may enter as a
+*plan base*: a pseudo-observation of the start-year indicator with its own, stated
+coefficient of variation, never as the level itself.
+
+Sub-units (parts) split their unit's state in the first projection year by shares with a
+Dirichlet prior: alpha = the counts + 1 when the split is published actuals, or a stated
+concentration times the weights when it is a plan's split. The Dirichlet is carried as
+independent log-gamma variables g_i (normal on log g with mean psi(alpha_i) and variance
+psi1(alpha_i)), share_i = g_i / sum g. A sub-unit's own later actual is fitted as
+share_i times the unit's indicator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Regional:
+    """The regional series a first level is relative to: per-unit average by year."""
+    indicator: str
+    years: tuple[int, ...]
+    values: tuple[float, ...]
+    divisor: float
+    source: str
+
+    def per_unit(self, year: int) -> float:
+        """Log-linear interpolation (flat extrapolation of the growth at the ends)."""
+        t = np.array(self.years, float)
+        v = np.log(np.array(self.values, float))
+        if year <= t[0]:
+            g = (v[1] - v[0]) / (t[1] - t[0])
+            lv = v[0] + g * (year - t[0])
+        elif year >= t[-1]:
+            g = (v[-1] - v[-2]) / (t[-1] - t[-2])
+            lv = v[-1] + g * (year - t[-1])
+        else:
+            lv = float(np.interp(year, t, v))
+        return float(np.exp(lv) / self.divisor)
+
+
+@dataclass(frozen=True)
+class Hier:
+    """A hierarchical level: relative to 'regional' or another level; its shared ratio
+    parameter and between-district sd."""
+    level: str
+    relative_to: str
+    ratio_param: str
+    between_sd: float
+    source: str
+
+
+@dataclass(frozen=True)
+class PlanBase:
+    indicator: str
+    year: int
+    value: float
+    cv: float
+    source: str
+    note: str
+
+
+@dataclass(frozen=True)
+class UnitStart:
+    """How one unit's start vector is built. ``explicit`` maps a level or share to the
+    name of its own parameter; ``z`` maps a hierarchical level to its z parameter."""
+    unit: str
+    year: int
+    explicit: tuple[tuple[str, str], ...]
+    z: tuple[tuple[str, str], ...]
+    plan_base: PlanBase | None = None
+    parts_year: int | None = None
+    parts_indicator: str = ""
+    parts_kind: str = ""
+    parts: tuple[tuple[str, str], ...] = ()     # (sub-unit, its split parameter name)
+    parts_weights: tuple[tuple[str, float], ...] = ()
+    parts_source: str = ""
+
+    @property
+    def part_names(self) -> tuple[str, ...]:
+        return tuple(p for p, _ in self.parts)
+
+
+def unit_start_vector(spec: UnitStart, names: tuple[str, ...], hier: dict[str, Hier], regional: Regional | None,
+                      nat: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    """(B, len(names)) start vector of a unit from natural parameter values nat (B, n).
+
+    ``names``: the structure's start names (levels, then shares); ``index``: parameter name
+    -> column of nat.
+    """
+    B = nat.shape[0]
+    out = np.empty((B, len(names)))
+    explicit, z = dict(spec.explicit), dict(spec.z)
+    logs: dict[str, np.ndarray] = {}
+
+    def level(name):
+        if name in logs:
+            return logs[name]
+        if name in explicit:
+            logs[name] = np.log(np.maximum(nat[:, index[explicit[name]]], 1e-300))
+        else:
+            h = hier[name]
+            base = (np.full(B, np.log(regional.per_unit(spec.year))) if h.relative_to == "regional"
+                    else level(h.relative_to))
+            logs[name] = base + np.log(nat[:, index[h.ratio_param]]) + h.between_sd * nat[:, index[z[name]]]
+        return logs[name]
+
+    for k, name in enumerate(names):
+        out[:, k] = np.exp(level(name)) if name in z else nat[:, index[explicit[name]]]
+    return out
+
+
+def part_shares(spec: UnitStart, nat: np.ndarray, index: dict[str, int]) -> np.ndarray:
+    """(B, parts) shares of the sub-units from their log-gamma split parameters."""
+    g = np.stack([nat[:, index[p]] for _, p in spec.parts], axis=1)
+    return g / np.maximum(g.sum(axis=1, keepdims=True), 1e-300)
+
+
+def fit_rows(spec: UnitStart, rows, indicators: dict, until: int | None = None):
+    """The published rows a unit's fit uses, and why the others of the unit are left out.
+
+    Returns (fitted, left_out): ``fitted`` is a list of (row, part) with part None for the
+    unit's own rows or the sub-unit's id; ``left_out`` a list of (row, reason). Targets are
+    never fitted; actuals are, from the start year on (flows of the start year are not
+    modelled), except a sub-unit's rows that define the unit's split (they are the split's
+    prior, so they are not counted twice).
+    """
+    fitted, left = [], []
+    parts = set(spec.part_names)
+    for r in rows:
+        if r.unit != spec.unit and r.unit not in parts:
+            continue
+        part = None if r.unit == spec.unit else r.unit
+        if not r.is_actual:
+            left.append((r, "a target (targets are never fitted)" if r.is_target else "derived from targets"))
+        elif r.indicator not in indicators:
+            left.append((r, "indicator not modelled"))
+        elif r.year < spec.year:
+            left.append((r, f"before the start year {spec.year}"))
+        elif until is not None and r.year > until:
+            left.append((r, f"after the fit year {until} (withheld)"))
+        elif indicators[r.indicator].is_flow and r.year == spec.year:
+            left.append((r, "a flow of the start year (not modelled)"))
+        elif (part is not None and spec.parts_kind == "actual" and r.indicator == spec.parts_indicator
+              and r.year == spec.parts_year):
+            left.append((r, "defines the sub-unit split (its prior), not fitted twice"))
+        else:
+            fitted.append((r, part))
+    return fitted, left
+
+
+def last_fit_year(spec: UnitStart, rows, indicators: dict, until: int | None = None) -> int:
+    """The last year with a fitted figure of the unit (or its start year): projections start after it."""
+    fitted, _ = fit_rows(spec, rows, indicators, until)
+    years = [r.year for r, _ in fitted] + [spec.year]
+    if spec.plan_base is not None:
+        years.append(spec.plan_base.year)
+    return max(years)
