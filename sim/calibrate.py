@@ -39,6 +39,7 @@ import numpy as np
 from scipy import optimize
 
 from .engine import Compiled
+from .observations import superseded
 from .params import Param, ParamSpace
 from .scenario import Scenario
 
@@ -123,12 +124,13 @@ class Model:
         self.n_rates = len(sc.rates)
         self.noise_index = self.space.index[sc.noise.name]
         rows = sc.rows if rows is None else rows
+        redundant = superseded(rows)   # duplicates, and bounds or derived values of a known cell
         self.obs = {}
         for u in sc.fit_units:
             start = sc.starts[u].year
             obs = {}
-            for r in rows:
-                if r.unit != u or not r.is_actual or r.indicator not in sc.structure.indicators:
+            for k, r in enumerate(rows):
+                if r.unit != u or not r.is_actual or r.indicator not in sc.structure.indicators or k in redundant:
                     continue
                 if r.year < start or (until is not None and r.year > until):
                     continue

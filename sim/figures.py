@@ -259,9 +259,15 @@ def subunit_multiples(rd, indicator: str = "hte_valid", policy: str = "baseline"
             row = tg_all[(tg_all.unit == unit) & (tg_all.indicator == indicator) & (tg_all.year == ly)
                          & (tg_all.scenario == policy)]
             p = float(row.p_met.iloc[0])
-            ok = p >= 0.5
-            colour = "#2e7d32" if ok else "#c62828"
-            flag = (f"{'达标' if ok else '落后'} {pct(p)}" if lang == "zh" else f"{'on track' if ok else 'behind'} {pct(p)}")
+            status = row.status.iloc[0] if "status" in row.columns else "projected"
+            if p == p:
+                ok = p >= 0.5
+                flag = (f"{'达标' if ok else '落后'} {pct(p)}" if lang == "zh" else f"{'on track' if ok else 'behind'} {pct(p)}")
+            else:   # no probability: the outcome is published (targets.csv status met / missed) or unknown
+                ok = status == "met"
+                flag = {"met": ("已达成", "met"), "missed": ("未达成", "missed")}.get(status, ("未评估", "not scored"))[
+                    0 if lang == "zh" else 1]
+            colour = "#2e7d32" if ok else "#c62828" if status != "not_projected" else "black"
         ax.set_title(f"{rd.unit_label(unit, lang)}  {flag}", color=colour, fontsize=13)
         ax.set_xticks(list(sub.year))
         ax.tick_params(labelsize=10)
