@@ -151,10 +151,18 @@ def _check_appended(raw: bytes, new_raw: bytes, shown: str) -> None:
                          "a layout where appending changes other tables", "add the block by hand")
 
 
+def _temp_beside(path: Path) -> tuple[int, str]:
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise InputError(str(path.parent), "", "a folder sim can write a temporary copy of the scenario file in",
+                         f"a folder it cannot write to ({exc.strerror})") from None
+
+
 def _validate_copy(path: Path, new_raw: bytes):
     """Write the new text to a hidden file beside ``path`` and load it as ``sim check`` would;
     return the loaded scenario (the hidden file is removed)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(new_raw)
@@ -179,18 +187,28 @@ def _write_atomically(path: Path, raw: bytes, new_raw: bytes):
     """Write ``new_raw`` to a hidden file beside ``path``, load it in full, and rename it over
     ``path`` (keeping its permissions) if ``path`` still holds ``raw``. Returns the scenario."""
     real = path.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if not os.access(real, os.W_OK) or not os.stat(real).st_mode & 0o222:   # read-only, even for root
+        raise InputError(str(path), "", "a scenario file you may write to", "a read-only file",
+                         "make it writable, or add the block by hand")
+    fd, tmp = _temp_beside(path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(new_raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, os.stat(real).st_mode & 0o7777)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(new_raw)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, os.stat(real).st_mode & 0o7777)
+        except OSError as exc:
+            raise InputError(str(path), "", "room to write the new file beside it", f"an error ({exc.strerror})") from None
         sc = _load_as(path, Path(tmp))
         if real.read_bytes() != raw:
             raise InputError(str(path), "", "a file that no other program changes meanwhile",
                              "a file that changed while the figure was being added", "run sim add again")
-        os.replace(tmp, real)
+        try:
+            os.replace(tmp, real)
+        except OSError as exc:
+            raise InputError(str(path), "", "a file sim can replace with the new version",
+                             f"an error ({exc.strerror or exc}); the file is unchanged") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

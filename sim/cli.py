@@ -33,6 +33,11 @@ def check(scenario):
     click.echo(f"{scenario}: ok: unit {sc.unit} ({len(sc.parts)} sub-units), {len(sc.policies)} scenarios, "
                f"{len(sc.levers)} levers, {len(sc.targets)} targets, "
                f"{sum(len(sc.actuals(u)) for u in sc.fit_units)} actuals to fit")
+    from .data import describe
+    from .observations import fit_status
+    for r, fitted, why in fit_status(sc):   # the scenario file's own figures that the fit will not use
+        if r.origin != "ledger" and not fitted:
+            click.echo(f"not fitted: {describe(r)}: {why}")
 
 
 @main.command()

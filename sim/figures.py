@@ -107,6 +107,16 @@ def p_met_bars(rd, ax=None, lang: str = "zh"):
         ys = [float(sub.loc[(i, y), "p_met"]) for i, y, _ in targets]
         xs = np.arange(len(targets)) + (k - (len(pols) - 1) / 2) * width
         ax.bar(xs, ys, width=width * 0.95, color=COLORS[k % len(COLORS)], label=rd.policy_label(pol, lang))
+    base = sf[sf.scenario == pols[0]].set_index(["indicator", "year"])
+    for x, (i, y, _) in enumerate(targets):   # no bars: the outcome is published, or the year is not projected
+        r = base.loc[(i, y)]
+        if r.p_met != r.p_met and "status" in base.columns:
+            a = r.get("actual", float("nan"))
+            word = {"met": ("已达成", "met"), "missed": ("未达成", "missed"), "open": ("待定", "open")}.get(
+                r.status, ("未评估", "not scored"))[0 if lang == "zh" else 1]
+            note = word + (f"\n{'实际' if lang == 'zh' else 'actual'} {a:,.0f}" if a == a else "")
+            ax.text(x, 0.03, note, ha="center", va="bottom", fontsize=11,
+                    color={"met": "#2e7d32", "missed": "#c62828"}.get(r.status, "#555555"))
     ax.set_xticks(range(len(targets)))
     ax.set_xticklabels([f"{rd.ind_label(i, lang)}\n{y}: {v:,.0f}" for i, y, v in targets], fontsize=11)
     ax.set_ylim(0, 1.05)

@@ -140,12 +140,23 @@ def test_a_failed_write_leaves_the_file_untouched(workdir, monkeypatch):
     before = path.read_bytes()
 
     def boom(*a, **k):
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device")
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        from sim.add import add_figure
-        add_figure(path, "cixi_city", "hte_valid", 2024, "1010", "x")
+    code, lines = invoke(ADD)
+    assert code == 2 and len(lines) == 1 and "No space left on device); the file is unchanged." in lines[0]
     assert path.read_bytes() == before and not leftovers(workdir)
+
+
+def test_a_read_only_file_is_not_replaced(workdir):
+    path = workdir / "scenarios/cixi.toml"
+    before = path.read_bytes()
+    os.chmod(path, 0o444)
+    try:
+        code, lines = invoke(ADD)
+        assert code == 2 and "expected a scenario file you may write to, got a read-only file" in lines[0]
+        assert path.read_bytes() == before
+    finally:
+        os.chmod(path, 0o644)
 
 
 def test_a_file_whose_observations_cannot_be_appended_to(workdir):

@@ -46,6 +46,9 @@ def test_readme_block_checks_runs_and_settles_its_target(workdir, root):
     code, lines = check("scenarios/cixi.toml")
     assert code == 0, lines
     sc = load_scenario("scenarios/cixi.toml")
+    mine = [s for s in fit_status(sc) if s[0].origin == "cixi.toml"]
+    # sim check names a figure of the file that the fit will not use, and why
+    assert ("not fitted: cixi_city hte_valid 2024 actual 1,010 (cixi.toml): " + mine[0][2] in lines) == (not mine[0][1])
     row = [r for r in sc.rows if r.origin == "cixi.toml"]
     assert len(row) == 1 and row[0].year == 2024 and isinstance(row[0].year, int) and row[0].value == 1010
     r = CliRunner().invoke(main, ["run", "scenarios/cixi.toml", "--paths", "300", "--no-figures", "--lang", "en"])

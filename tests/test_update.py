@@ -102,6 +102,19 @@ def test_a_surprising_actual_is_named_against_the_previous_forecast(workdir):
     from sim.rundata import load_run
     hs = headline_sentences(load_run(workdir / "results/cixi/run-002"), "zh")
     assert line in hs and moved[0] in hs
+    # sim compare on the two Cixi runs: the one added figure is all that changed
+    r = CliRunner().invoke(main, ["compare", "results/cixi/run-001", "results/cixi/run-002", "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    assert "changed between the runs: new_data" in r.output
+    cmp = __import__("pandas").read_csv(workdir / "results/cixi/compare-001/compare.csv")
+    row = cmp[(cmp.unit == "cixi") & (cmp.indicator == "hte_valid") & (cmp.year == 2026)
+              & (cmp.scenario == "baseline") & (cmp.measure == "median")].iloc[0]
+    assert row.new_data > 0 and row.priors_starts == 0 and row.levers == 0
+    assert row.change == pytest.approx(row.new_data + row.monte_carlo_noise, abs=1e-3)
+    assert abs(row.monte_carlo_noise) <= 3 * row.noise_se + 0.51     # the reruns reproduce both runs
+    settled = cmp[(cmp.unit == "cixi") & (cmp.indicator == "hte_valid") & (cmp.year == 2024) & (cmp.measure == "p_met")]
+    assert (settled.status_after == "met").all() and settled.after.isna().all()
+    assert (workdir / "results/cixi/compare-001/compare.png").is_file()
     # a run of another scenario file in another folder is never 'previous'
     shutil.copy(workdir / "scenarios/cixi.toml", workdir / "scenarios/cixi2.toml")
     r = CliRunner().invoke(main, ["run", "scenarios/cixi2.toml", "--paths", "400", "--no-figures"])
