@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import Row, check_parts, consistent, describe, whole_number
+from .data import Row, check_parts, consistent, describe, number, whole_number
 from .errors import InputError
 from .observations import check_figure, fit_status, known_indicators, scenario_units
 from .scenario import NO_PASSAGE, load_scenario
@@ -45,12 +44,9 @@ def parse_value(text: str, bound: str | None, file: str) -> tuple[float, str]:
         s = s.lstrip(">=≥ ").strip()
         if bound == "eq":
             raise InputError(file, "--value", "a plain number with --bound eq", repr(text), "drop --bound eq or the '>'")
-    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", s):
-        s = s.replace(",", "")
-    try:
-        v = float(s)
-    except ValueError:
-        raise InputError(file, "--value", "a number such as 1010 (or > 480 for a lower bound)", repr(text)) from None
+    v = number(s)
+    if v is None:
+        raise InputError(file, "--value", "a number such as 1010 (or > 480 for a lower bound)", repr(text))
     if not math.isfinite(v) or v < 0:
         raise InputError(file, "--value", "a finite number >= 0", repr(text))
     return v, ("ge" if ge else (bound or "eq"))

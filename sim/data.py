@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,9 +111,8 @@ def parse_row(rec: dict, shown: str, where: str, units: dict[str, Unit], origin:
         bad("year", "a year such as 2024", repr(rec.get("year")))
     if not 1990 <= year <= 2100:
         bad("year", "a year between 1990 and 2100", repr(year))
-    try:
-        value = float(str(rec.get("value", "")))
-    except ValueError:
+    value = number(rec.get("value", ""))
+    if value is None:
         bad("value", "a number", repr(rec.get("value")))
     if not math.isfinite(value) or value < 0:
         bad("value", "a finite number >= 0", repr(rec.get("value")))
@@ -156,6 +156,19 @@ def whole_number(v) -> int | None:
     except ValueError:
         return None
     return int(f) if math.isfinite(f) and f.is_integer() else None
+
+
+def number(v) -> float | None:
+    """A float from a number or a text such as "1010", "1,010" or "1010.5"; None otherwise."""
+    if isinstance(v, bool):
+        return None
+    s = str(v).strip()
+    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", s):
+        s = s.replace(",", "")
+    try:
+        return float(s)
+    except ValueError:
+        return None
 
 
 def interval(r: Row) -> tuple[float, float]:

@@ -233,9 +233,9 @@ def _observation(ot: Table, shown: str, where: str, units, origin: str) -> Row:
     """One [[observations]] block -> a ledger row. Integers stay integers (year = 2024 is a
     year, not 2024.0); the passage may be left out (it then says so)."""
     rec = {k: ot.get(k, str) for k in OBSERVATION_TEXT if ot.has(k)}
-    for k in ("year", "value"):
+    for k, expected in (("year", "a year such as 2024"), ("value", "a number such as 1010")):
         if ot.has(k):
-            v = ot.get(k, (int, float, str))
+            v = ot.get(k, (int, float, str), expected=expected)
             rec[k] = int(v) if isinstance(v, float) and v.is_integer() and k == "year" else v
     ot.close(allowed=OBSERVATION_TEXT + ("year", "value"))
     rec.setdefault("kind", "actual")

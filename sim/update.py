@@ -135,7 +135,7 @@ def new_actuals(sc, prev: Path) -> list[dict]:
             continue
         seen.add(cell)
         a = actual_of(sc, *cell)
-        if (a.value is None) or (r.unit, r.indicator, r.year, a.value, a.bound) in known:
+        if (r.unit, r.indicator, r.year, a.value, a.bound) in known:
             continue
         q = cells[cell]
         pit = pit_from_quantiles(a.value, q)
@@ -215,12 +215,14 @@ def surprise_sentence(s: dict, unit_label: str, ind_label: str, lang: str) -> st
         head = f"{unit_label}{ind_label}：{s['year']}年实际{'超过' if ge else ''}{_n(s['actual'])}家，"
         where = {"above": "高于", "below": "低于"}.get(s["outside_90"])
         body = (f"{where}上次预测的90%区间[{_n(lo)}, {_n(hi)}]" if where else
-                f"{'至少' if ge else ''}在上次预测的90%区间[{_n(lo)}, {_n(hi)}]内")
+                f"与上次预测的90%区间[{_n(lo)}, {_n(hi)}]不矛盾" if ge else
+                f"在上次预测的90%区间[{_n(lo)}, {_n(hi)}]内")
         return head + body + f"（{s['previous_run']}，PIT {pit}）"
     head = f"{unit_label} {ind_label}: {s['year']} actual {'> ' if ge else ''}{_n(s['actual'])}, "
     where = s["outside_90"]
     body = (f"{where} the previous forecast's 90% interval [{_n(lo)}, {_n(hi)}]" if where else
-            f"{'at least ' if ge else ''}inside the previous forecast's 90% interval [{_n(lo)}, {_n(hi)}]")
+            f"consistent with the previous forecast's 90% interval [{_n(lo)}, {_n(hi)}]" if ge else
+            f"inside the previous forecast's 90% interval [{_n(lo)}, {_n(hi)}]")
     return head + body + f" ({s['previous_run']}, PIT {pit})"
 
 

@@ -178,3 +178,12 @@ def test_the_readme_sim_add_command_as_written(workdir, root):
     code, lines = invoke(args)
     assert code == 0, lines
     assert (workdir / "scenarios/cixi.toml").read_text(encoding="utf-8").endswith(BLOCK)
+
+
+def test_awkward_text_survives_the_round_trip(workdir):
+    passage = '他说"突破1,010家"\\ 见表\t2\n第二行\x7f # [[not a table]] \u2028end'
+    source = "bureau's release #3 ]] = x"
+    code, lines = invoke(cmd(passage=passage, source=source))
+    assert code == 0, lines
+    r = [r for r in load_scenario(workdir / "scenarios/cixi.toml").rows if r.origin == "cixi.toml"][0]
+    assert (r.passage, r.source_file) == (passage, source)

@@ -117,7 +117,7 @@ def test_ledger_year_written_by_a_spreadsheet(workdir):
     p = workdir / "calibration/ledger.csv"
     text = p.read_text(encoding="utf-8")
     assert ",yuyao,hte_valid,2024,1032," not in text
-    p.write_text(text.replace("yuyao,hte_valid,2024,1032,", "yuyao,hte_valid,2024.0,1032,", 1), encoding="utf-8")
+    p.write_text(text.replace("yuyao,hte_valid,2024,1032,", 'yuyao,hte_valid,2024.0,"1,032",', 1), encoding="utf-8")
     sc = load_scenario("scenarios/yuyao.toml")
     assert any(r.unit == "yuyao" and r.indicator == "hte_valid" and r.year == 2024 and r.value == 1032 for r in sc.rows)
 

@@ -132,3 +132,6 @@ def test_an_actual_inside_the_interval_is_reported_without_alarm():
     man["new_actuals"][0].update(actual=1010.0, outside_90="above", pit=0.99, bound="ge")
     assert sentences(man, "en") == ["Cixi valid HTE: 2024 actual > 1,010, above the previous forecast's 90% interval "
                                     "[609, 926] (run-003, PIT ≥0.99)"]
+
+    man["new_actuals"][0].update(actual=500.0, outside_90="", pit=0.001)
+    assert sentences(man, "zh") == ["慈溪市有效高企：2024年实际超过500家，与上次预测的90%区间[609, 926]不矛盾（run-003，PIT ≥0.00）"]
