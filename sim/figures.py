@@ -172,7 +172,7 @@ def waterfall(rd, ax=None, lang: str = "zh"):
     ncol = min(3, len(pols))
     nrow = int(np.ceil(len(pols) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.4 * nrow + 0.6), dpi=100, squeeze=False, sharey=True)
-    if not ht:
+    if not ht or rd.flows.empty or ht["year"] <= rd.manifest["last_actual_year"]:   # nothing projected
         return axes
     T = rd.manifest["last_actual_year"]
     pr, fl = rd.projection, rd.flows

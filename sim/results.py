@@ -319,9 +319,12 @@ class Results:
 
     def headline_target(self):
         """The target the meeting asks about first: the main unit's valid HTE target in the
-        latest target year (else its first target)."""
+        latest target year (else its latest target), among the targets the projection covers
+        when there are any (the others already have an actual or are not scored)."""
         sc = self.scenario
         main = [t for t in sc.targets if t.unit == sc.unit]
+        ahead = [t for t in main if t.year in self.years]   # prefer a target the projection covers
+        main = ahead or main
         hte = [t for t in main if t.indicator == "hte_valid"]
         pool = hte or main or list(sc.targets)
         return max(pool, key=lambda t: t.year) if pool else None
@@ -335,7 +338,7 @@ class Results:
         re-simulation). Lever strengths matter only where a scenario changes the lever.
         """
         tg = self.headline_target()
-        if tg is None:
+        if tg is None or tg.year not in self.years:
             return pd.DataFrame()
         sc = self.scenario
         yi = self.year_index(tg.year)

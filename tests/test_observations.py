@@ -254,3 +254,17 @@ def test_lower_bound_that_clears_the_target_counts_as_met(workdir):
     t = tf[(tf.unit == "cixi_city") & (tf.indicator == "hte_valid")]
     assert set(t[t.year == 2024].status) == {"met"} and t[t.year == 2024].p_met.isna().all()
     assert set(t[t.year == 2025].status) == {"projected"}       # 1,250 for 2025: a lower bound of 960 says nothing
+
+
+def test_actuals_up_to_the_horizon_leave_nothing_to_project_and_still_run(workdir):
+    for year, value in ((2025, 1250), (2026, 1400)):
+        r = CliRunner().invoke(main, ["add", "scenarios/yuyao.toml", "--unit", "yuyao", "--indicator", "hte_valid",
+                                      "--year", str(year), "--value", str(value), "--source", "bureau"])
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["run", "scenarios/yuyao.toml", "--paths", "300", "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    d = workdir / "results/yuyao/run-001"
+    tg = pd.read_csv(d / "targets.csv")
+    assert tg.p_met.isna().all() and set(tg.status) <= {"met", "missed", "not_projected"}
+    assert "Yuyao Valid High-Tech Enterprises 2025 target 1,200: met (actual 1,250 >= 1,200)" in r.output
+    assert (d / "report.html").is_file()
