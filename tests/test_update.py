@@ -2,7 +2,6 @@
 the 90% interval), the headline's movement since the previous run, the inputs snapshot."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -115,11 +114,6 @@ def test_a_surprising_actual_is_named_against_the_previous_forecast(workdir):
     settled = cmp[(cmp.unit == "cixi") & (cmp.indicator == "hte_valid") & (cmp.year == 2024) & (cmp.measure == "p_met")]
     assert (settled.status_after == "met").all() and settled.after.isna().all()
     assert (workdir / "results/cixi/compare-001/compare.png").is_file()
-    # a run of another scenario file in another folder is never 'previous'
-    shutil.copy(workdir / "scenarios/cixi.toml", workdir / "scenarios/cixi2.toml")
-    r = CliRunner().invoke(main, ["run", "scenarios/cixi2.toml", "--paths", "400", "--no-figures"])
-    man = json.loads((workdir / "results/cixi2/run-001/run.json").read_text(encoding="utf-8"))
-    assert man["previous_run"] is None
 
 
 def test_an_actual_inside_the_interval_is_reported_without_alarm():
