@@ -52,6 +52,7 @@ from scipy import optimize
 from . import sampler as smp
 from .engine import Compiled
 from .kalman import filter_batch, structure_arrays, system
+from .observations import superseded
 from .params import Param, ParamSpace
 from .scenario import Scenario
 from .starts import fit_rows, last_fit_year, part_shares, unit_start_vector
@@ -172,9 +173,10 @@ class Model:
         self.n_rates = len(sc.rates)
         self.noise_index = self.space.index[sc.noise.name]
         self.obs, self.left_out = {}, {}
+        drop = superseded(rows)   # duplicates, and bounds or derived values of a known cell
         for u in self.units:
             spec = self.specs[u]
-            fitted, left = fit_rows(spec, rows, st.indicators, until)
+            fitted, left = fit_rows(spec, rows, st.indicators, until, drop)
             self.left_out[u] = left
             part_pos = {p: i for i, p in enumerate(spec.part_names)}
             obs: dict[int, list[Obs]] = {}

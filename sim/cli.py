@@ -33,6 +33,11 @@ def check(scenario):
     click.echo(f"{scenario}: ok: unit {sc.unit} ({len(sc.parts)} sub-units), {len(sc.policies)} scenarios, "
                f"{len(sc.levers)} levers, {len(sc.targets)} targets, "
                f"{sum(len(sc.actuals(u)) for u in sc.fit_units)} actuals to fit")
+    from .data import describe
+    from .observations import fit_status
+    for r, fitted, why in fit_status(sc):   # the scenario file's own figures that the fit will not use
+        if r.origin != "ledger" and not fitted:
+            click.echo(f"not fitted: {describe(r)}: {why}")
 
 
 @main.command()
@@ -73,6 +78,9 @@ def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity):
     for note in cal.notes:
         click.echo(f"calibration: {note}")
     for line in res.headlines(lang):
+        click.echo(line)
+    from .update import terminal_lines
+    for line in terminal_lines(dest, lang):
         click.echo(line)
     click.echo(f"wrote {dest}")
 
@@ -215,6 +223,64 @@ def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, ou
     for s in gdf.sentence:
         click.echo(s)
     click.echo(f"wrote {f['path']}")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--unit", required=True, help="Unit id, e.g. cixi or cixi_city.")
+@click.option("--indicator", required=True, help="Indicator id, e.g. hte_valid.")
+@click.option("--year", required=True, help="Year the figure is for, e.g. 2024.")
+@click.option("--value", required=True, help="The figure, e.g. 1010 (or '> 480' for a published lower bound).")
+@click.option("--source", required=True, help="Where it was published, e.g. 'bureau statistics 2025-01'.")
+@click.option("--passage", default=None, help="The quoted sentence that gives the figure.")
+@click.option("--kind", type=click.Choice(["actual", "target"]), default="actual", show_default=True)
+@click.option("--bound", type=click.Choice(["eq", "ge"]), default=None,
+              help="eq: an exact figure (default); ge: a lower bound ('more than 480').")
+@click.option("--dry-run", is_flag=True, help="Check and show the block; do not change the file.")
+def add(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run):
+    """Add a newly published figure to a scenario file (an [[observations]] block)."""
+    from .add import add_figure
+    try:
+        a = add_figure(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run)
+    except SimError as exc:
+        _fail(exc)
+    if a.duplicate_of:
+        click.echo(f"{scenario}: already recorded: {a.duplicate_of}; nothing added")
+        return
+    click.echo(f"{'would add' if dry_run else 'added'} to {scenario}:")
+    for line in a.block.splitlines():
+        click.echo(f"  {line}")
+    for s in a.supersedes:
+        click.echo(f"supersedes {s}")
+    if a.row.is_actual:
+        click.echo("the next run fits it" if a.fitted else f"listed in the next run, not fitted: {a.why_not}")
+    for t, phrase in a.targets:
+        click.echo(f"target {t.unit} {t.indicator} {t.year} {t.value:,.0f}: {phrase}")
+
+
+@main.command()
+@click.argument("run_a", type=click.Path(file_okay=False))
+@click.argument("run_b", type=click.Path(file_okay=False))
+@click.option("--paths", type=click.IntRange(100, 2_000_000), default=None,
+              help="Paths of the reruns (default: RUN_B's).")
+@click.option("--fits", type=click.Path(file_okay=False), default=None,
+              help="Folder of cached fits to reuse (default: calibration/fitted, if there).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language.")
+def compare(run_a, run_b, paths, fits, lang):
+    """What changed between two runs, and why (new data, priors and start levels, levers, noise)."""
+    from .compare import lines, write_compare
+    try:
+        folder, df, summary = write_compare(run_a, run_b, paths, fits, lang,
+                                            progress=lambda m: click.echo(f"compare: {m}"))
+    except SimError as exc:
+        _fail(exc)
+    changed = summary["groups_changed"]
+    click.echo("changed between the runs: " + (", ".join(changed) if changed else "no inputs (Monte Carlo noise only)"))
+    for note in summary["notes"]:
+        click.echo(note)
+    for line in lines(df, summary, lang):
+        click.echo(line)
+    click.echo(f"wrote {folder}")
 
 
 @main.command()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,15 +106,13 @@ def parse_row(rec: dict, shown: str, where: str, units: dict[str, Unit], origin:
     unit = str(rec.get("unit", ""))
     if unit not in units:
         bad("unit", "a unit id from units.csv", repr(unit), did_you_mean(unit, units))
-    try:
-        year = int(str(rec.get("year", "")))
-    except ValueError:
+    year = whole_number(rec.get("year", ""))
+    if year is None:
         bad("year", "a year such as 2024", repr(rec.get("year")))
     if not 1990 <= year <= 2100:
         bad("year", "a year between 1990 and 2100", repr(year))
-    try:
-        value = float(str(rec.get("value", "")))
-    except ValueError:
+    value = number(rec.get("value", ""))
+    if value is None:
         bad("value", "a number", repr(rec.get("value")))
     if not math.isfinite(value) or value < 0:
         bad("value", "a finite number >= 0", repr(rec.get("value")))
@@ -145,36 +144,105 @@ def load_ledger(path: Path, shown: str, units: dict[str, Unit]) -> list[Row]:
     return rows
 
 
+def whole_number(v) -> int | None:
+    """An integer from an int, an integral float (2024.0) or a string of either ("2024",
+    "2024.0", as spreadsheets write them); None for anything else."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    try:
+        f = float(str(v).strip())
+    except ValueError:
+        return None
+    return int(f) if math.isfinite(f) and f.is_integer() else None
+
+
+def number(v) -> float | None:
+    """A float from a number or a text such as "1010", "1,010" or "1010.5"; None otherwise."""
+    if isinstance(v, bool):
+        return None
+    s = str(v).strip()
+    if re.fullmatch(r"\d{1,3}(,\d{3})+(\.\d+)?", s):
+        s = s.replace(",", "")
+    try:
+        return float(s)
+    except ValueError:
+        return None
+
+
+def interval(r: Row) -> tuple[float, float]:
+    """The values a figure allows: an exact published value itself, a derived value within
+    1% (it comes from rounded published percentages), a lower bound everything above it."""
+    if r.bound == "ge":
+        return (r.value, math.inf)
+    tol = 0.01 * abs(r.value) if r.kind == "derived" else 0.0
+    return (r.value - tol, r.value + tol)
+
+
+def consistent(a: Row, b: Row) -> bool:
+    """Two figures of the same unit, indicator, year and kind can both be true."""
+    (la, ha), (lb, hb) = interval(a), interval(b)
+    return max(la, lb) <= min(ha, hb)
+
+
+def describe(r: Row) -> str:
+    """A figure in a message: 'yuyao hte_valid 2024 actual 1,032 (ledger)'."""
+    v = f"{r.value:,.0f}" if float(r.value).is_integer() else f"{r.value:,g}"
+    return f"{r.unit} {r.indicator} {r.year} {r.kind} {'> ' if r.bound == 'ge' else ''}{v} ({r.origin})"
+
+
 def check_unique(rows: list[Row], shown: str) -> None:
-    seen = {}
+    """Figures of the same cell must agree: exact values equal, derived values within 1%,
+    lower bounds at or below the exact value."""
+    seen: dict[tuple, list[Row]] = {}
     for r in rows:
-        key = (r.unit, r.indicator, r.year, r.kind == "target")
-        if key in seen and seen[key].value != r.value:
-            raise InputError(shown, f"{r.unit} {r.indicator} {r.year}",
-                             "one value per unit, indicator, year and kind",
-                             f"{seen[key].value:g} and {r.value:g}")
-        seen[key] = r
+        key = (r.unit, r.indicator, r.year, r.is_actual)
+        for s in seen.get(key, []):
+            if not consistent(s, r):
+                raise InputError(shown, f"{r.unit} {r.indicator} {r.year}",
+                                 "figures of the same unit, indicator, year and kind that agree",
+                                 f"{describe(s)} and {describe(r)}", "correct or remove one of them")
+        seen.setdefault(key, []).append(r)
 
 
-def check_parts(rows: list[Row], units: dict[str, Unit], shown: str, tol: float = 0.5) -> None:
-    """Sub-units must add up to their unit wherever all of them have a figure."""
+def check_parts(rows: list[Row], units: dict[str, Unit], shown: str, tol: float = 0.5,
+                additive=None) -> None:
+    """Sub-units must add up to their unit wherever all of them have a figure; and where only
+    some have an actual, those may not exceed their unit's actual (checked for the
+    ``additive`` indicators only, counts of firms, when given). Lower bounds ('ge') give inequalities."""
     children: dict[str, list[str]] = {}
     for u in units.values():
         if u.parent:
             children.setdefault(u.parent, []).append(u.unit)
-    index = {(r.unit, r.indicator, r.year, r.is_target): r.value for r in rows}
-    for (unit, ind, year, tgt), value in sorted(index.items()):
+    index: dict[tuple, tuple[float, float]] = {}
+    for r in rows:   # the tightest interval known for each cell
+        key = (r.unit, r.indicator, r.year, r.is_actual)
+        lo, hi = interval(r)
+        if key in index:
+            lo, hi = max(lo, index[key][0]), min(hi, index[key][1])
+        index[key] = (lo, hi)
+    for (unit, ind, year, act), (plo, phi) in sorted(index.items()):
         kids = children.get(unit)
         if not kids:
             continue
-        vals = [index.get((k, ind, year, tgt)) for k in kids]
-        if any(v is None for v in vals):
+        vals = [index.get((k, ind, year, act)) for k in kids]
+        known = [v for v in vals if v is not None]
+        if not known:
             continue
-        total = sum(vals)
-        if abs(total - value) > tol:
+        slo, shi = sum(v[0] for v in known), sum(v[1] for v in known)
+        complete = len(known) == len(kids)
+        if complete and (slo > phi + tol or shi < plo - tol):
+            total = f"{slo:g}" if slo == shi else f"at least {slo:g}" if math.isinf(shi) else f"{slo:g}-{shi:g}"
+            parent = f"{plo:g}" if plo == phi else f"at least {plo:g}" if math.isinf(phi) else f"{plo:g}-{phi:g}"
             raise InputError(shown, f"{unit} {ind} {year}",
-                             f"the sub-units ({', '.join(kids)}) to add up to {value:g}",
-                             f"a sum of {total:g}", "correct the sub-unit rows or the total")
+                             f"the sub-units ({', '.join(kids)}) to add up to {parent}",
+                             f"a sum of {total}", "correct the sub-unit rows or the total")
+        if not complete and act and additive is not None and ind in additive and slo > phi + tol:
+            have = [k for k, v in zip(kids, vals) if v is not None]
+            raise InputError(shown, f"{unit} {ind} {year}",
+                             f"the sub-units with a figure ({', '.join(have)}) to add up to at most {phi:g}",
+                             f"a sum of {slo:g}", "correct the sub-unit rows or the total")
 
 
 def rows_to_frame(rows: list[Row]):

@@ -107,6 +107,16 @@ def p_met_bars(rd, ax=None, lang: str = "zh"):
         ys = [float(sub.loc[(i, y), "p_met"]) for i, y, _ in targets]
         xs = np.arange(len(targets)) + (k - (len(pols) - 1) / 2) * width
         ax.bar(xs, ys, width=width * 0.95, color=COLORS[k % len(COLORS)], label=rd.policy_label(pol, lang))
+    base = sf[sf.scenario == pols[0]].set_index(["indicator", "year"])
+    for x, (i, y, _) in enumerate(targets):   # no bars: the outcome is published, or the year is not projected
+        r = base.loc[(i, y)]
+        if r.p_met != r.p_met and "status" in base.columns:
+            a = r.get("actual", float("nan"))
+            word = {"met": ("已达成", "met"), "missed": ("未达成", "missed"), "open": ("待定", "open")}.get(
+                r.status, ("未评估", "not scored"))[0 if lang == "zh" else 1]
+            note = word + (f"\n{'实际' if lang == 'zh' else 'actual'} {a:,.0f}" if a == a else "")
+            ax.text(x, 0.03, note, ha="center", va="bottom", fontsize=11,
+                    color={"met": "#2e7d32", "missed": "#c62828"}.get(r.status, "#555555"))
     ax.set_xticks(range(len(targets)))
     ax.set_xticklabels([f"{rd.ind_label(i, lang)}\n{y}: {v:,.0f}" for i, y, v in targets], fontsize=11)
     ax.set_ylim(0, 1.05)
@@ -162,7 +172,7 @@ def waterfall(rd, ax=None, lang: str = "zh"):
     ncol = min(3, len(pols))
     nrow = int(np.ceil(len(pols) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.4 * nrow + 0.6), dpi=100, squeeze=False, sharey=True)
-    if not ht:
+    if not ht or rd.flows.empty or ht["year"] <= rd.manifest["last_actual_year"]:   # nothing projected
         return axes
     T = rd.manifest["last_actual_year"]
     pr, fl = rd.projection, rd.flows
@@ -259,9 +269,15 @@ def subunit_multiples(rd, indicator: str = "hte_valid", policy: str = "baseline"
             row = tg_all[(tg_all.unit == unit) & (tg_all.indicator == indicator) & (tg_all.year == ly)
                          & (tg_all.scenario == policy)]
             p = float(row.p_met.iloc[0])
-            ok = p >= 0.5
-            colour = "#2e7d32" if ok else "#c62828"
-            flag = (f"{'达标' if ok else '落后'} {pct(p)}" if lang == "zh" else f"{'on track' if ok else 'behind'} {pct(p)}")
+            status = row.status.iloc[0] if "status" in row.columns else "projected"
+            if p == p:
+                ok = p >= 0.5
+                flag = (f"{'达标' if ok else '落后'} {pct(p)}" if lang == "zh" else f"{'on track' if ok else 'behind'} {pct(p)}")
+            else:   # no probability: the outcome is published (targets.csv status met / missed) or unknown
+                ok = status == "met"
+                flag = {"met": ("已达成", "met"), "missed": ("未达成", "missed")}.get(status, ("未评估", "not scored"))[
+                    0 if lang == "zh" else 1]
+            colour = "#2e7d32" if ok else "#c62828" if status != "not_projected" else "black"
         ax.set_title(f"{rd.unit_label(unit, lang)}  {flag}", color=colour, fontsize=13)
         ax.set_xticks(list(sub.year))
         ax.tick_params(labelsize=10)

@@ -38,7 +38,7 @@ UNITS = {  # header suffixes for the Excel sheets
 }
 
 
-from .results import caveats, pct  # noqa: E402  (one rule for every sentence)
+from .results import caveats, is_scored, pct, target_phrase  # noqa: E402  (one rule for every sentence)
 
 
 def num(v: float) -> str:
@@ -57,7 +57,10 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
     base = tg[(tg.unit == unit) & (tg.indicator == ind) & (tg.year == year) & (tg.scenario == "baseline")].iloc[0]
     pol = rd.policy_label("baseline", lang)
     dep_names, sens = caveats(base, {k: v[lang] for k, v in rd.labels["rates"].items()})
-    if lang == "zh":
+    if not is_scored(base):   # the outcome is already published
+        out.append(f"{year}年{ul}{il}目标{num(base.target)}家：{target_phrase(base, 'zh')}。" if lang == "zh" else
+                   f"{ul} {il} {year}, target {num(base.target)}: {target_phrase(base, 'en')}.")
+    elif lang == "zh":
         out.append(f"按{pol}，{year}年{ul}{il}达到{num(base.target)}家的概率约为{pct(base.p_met)}"
                    f"（中位数{num(base['median'])}家，80%区间{num(base.p10)}–{num(base.p90)}家）。"
                    + (f"该概率取决于主要由先验假设确定的参数：{'、'.join(dep_names)}。" if dep_names else "")
@@ -68,6 +71,7 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
                    + (f" It depends on prior-dominated rates: {', '.join(dep_names)}." if dep_names else "")
                    + (f" It is assumption-sensitive ({', '.join(sens)})." if sens else ""))
     alt = sf[(sf.unit == unit) & (sf.indicator == ind) & (sf.year == year) & (sf.scenario != "baseline")]
+    alt = alt[alt.p_met.notna()]
     if not alt.empty:
         best = alt.sort_values(["p_met", "scenario"], ascending=[False, True]).iloc[0]
         bl = rd.policy_label(best.scenario, lang)
@@ -85,6 +89,7 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
                 s += f", about {num(best.cost_per_extra_unit_10k_yuan)} per extra firm"
             out.append(s + ".")
     others = tg[(tg.unit == unit) & (tg.scenario == "baseline") & ~((tg.indicator == ind) & (tg.year == year))]
+    others = others[others.p_met.notna()]
     if not others.empty:
         lo = others.sort_values(["p_met", "year"]).iloc[0]
         li = rd.ind_label(lo.indicator, lang)
@@ -100,7 +105,8 @@ def headline_sentences(rd, lang: str = "zh") -> list[str]:
                if lang == "zh" else
                f"Of {len(rates)} transition rates, {n_data} are pinned down by published data and {n_prior} rest "
                f"mainly on prior assumptions (see 'Assumptions and caveats').")
-    return out
+    from .update import sentences
+    return out + sentences(rd.manifest, lang)   # movement since the previous run; new actuals
 
 
 def _img(path: Path, alt: str) -> str:
@@ -159,8 +165,10 @@ def write_html(rd, lang: str = "zh", font: str | None = None) -> Path:
     if not sf.empty:
         sf["scenario"] = [rd.policy_label(p, lang) for p in sf.scenario]
         sf["indicator"] = [rd.ind_label(i, lang) for i in sf.indicator]
+        sf["status"] = ["" if is_scored(r) else target_phrase(r, lang) for _, r in sf.iterrows()]
         cols = {"scenario": ("方案", "Scenario"), "indicator": ("指标", "Indicator"), "year": ("年份", "Year"),
                 "target": ("目标（家）", "Target (firms)"), "p_met": ("达成概率", "P(met)"),
+                "status": ("已公布结果", "Published outcome"),
                 "extra_vs_baseline_p50": ("较现行政策增加（中位数，家）", "Extra vs baseline (median, firms)"),
                 "cost_to_year_p50_10k_yuan": ("累计成本中位数（万元）", "Total cost, median (10k yuan)"),
                 "cost_per_extra_unit_10k_yuan": ("每增加一家成本（万元）", "Cost per extra firm (10k yuan)")}
@@ -203,15 +211,15 @@ def write_html(rd, lang: str = "zh", font: str | None = None) -> Path:
             sub = tg[(tg.unit == u) & (tg.scenario == "baseline")]
             for ind in sorted(set(sub.indicator)):
                 last = sub[sub.indicator == ind].sort_values("year").iloc[-1]
-                ok = last.p_met >= 0.5
+                ok = last.p_met >= 0.5 if is_scored(last) else last.get("status") == "met"
                 rows.append({("分区" if lang == "zh" else "Sub-unit"): rd.unit_label(u, lang),
                              ("指标" if lang == "zh" else "Indicator"): rd.ind_label(ind, lang),
                              ("年份" if lang == "zh" else "Year"): int(last.year),
                              ("目标" if lang == "zh" else "Target"): last.target,
                              ("中位数" if lang == "zh" else "Median"): last["median"],
                              ("达成概率" if lang == "zh" else "P(met)"): round(float(last.p_met), 2),
-                             ("状态" if lang == "zh" else "Status"): ("达标" if ok else "落后") if lang == "zh"
-                             else ("on track" if ok else "behind")})
+                             ("状态" if lang == "zh" else "Status"): target_phrase(last, lang) if not is_scored(last)
+                             else ("达标" if ok else "落后") if lang == "zh" else ("on track" if ok else "behind")})
         parts.append(_table(pd.DataFrame(rows)))
         for p in sorted(figs.glob("subunits_*.png")):
             parts.append(_img(p, p.stem))

@@ -108,6 +108,8 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
         "targets_not_scored": [{"unit": r.unit, "indicator": r.indicator, "year": r.year, "value": r.value,
                                 "why": why} for r, why in sc.skipped_targets],
     }
+    from .update import manifest_extras
+    manifest.update(manifest_extras(res, d, lang))   # observations, previous run, new actuals; inputs.json
     (d / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n",
                                 encoding="utf-8")
     if figures:

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .observations import actual_of
+
+
 def pct(p: float) -> str:
     """A probability for a sentence: whole percent, but never a false 0% or 100%."""
     if p < 0.005:
@@ -30,6 +33,42 @@ def caveats(row, rate_labels: dict | None = None) -> tuple[list[str], list[str]]
     if rate_labels is not None:
         dep = [rate_labels.get(x, x) for x in dep]
     return dep, items("assumption_sensitive")
+
+
+def _num(v: float) -> str:
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+
+
+def is_scored(row) -> bool:
+    """Whether a row of targets.csv / scenarios.csv carries a probability (its outcome is not
+    known yet): rows written before the status column existed always do."""
+    p = row.get("p_met", float("nan"))
+    return isinstance(p, (int, float)) and p == p
+
+
+def target_phrase(row, lang: str = "en") -> str:
+    """The state of a target that has no probability, from a row of targets.csv: 'met (actual
+    1,010 >= 950)', 'missed (actual 900 < 950)', 'open (actual > 480, target 500)' or 'not
+    scored'; for a scored row, its probability."""
+    status = row.get("status", "projected")
+    a, t = row.get("actual", float("nan")), row["target"]
+    ge = row.get("actual_bound", "") == "ge"
+    if status == "met":
+        return (f"已达成（实际{'超过' if ge else ''}{_num(a)} ≥ 目标{_num(t)}）" if lang == "zh"
+                else f"met (actual {'> ' if ge else ''}{_num(a)} >= {_num(t)})")
+    if status == "missed":
+        return f"未达成（实际{_num(a)} < 目标{_num(t)}）" if lang == "zh" else f"missed (actual {_num(a)} < {_num(t)})"
+    if status == "open" and not is_scored(row):
+        return (f"待定（实际超过{_num(a)}，目标{_num(t)}）" if lang == "zh"
+                else f"open (actual > {_num(a)}, target {_num(t)})")
+    if not is_scored(row):
+        return ("未评估（该年无实际值，且早于预测起始年）" if lang == "zh"
+                else "not scored (no actual for the year, which is before the projection starts)")
+    p = pct(float(row["p_met"]))
+    extra = ""
+    if status == "open":
+        extra = f"（实际超过{_num(a)}）" if lang == "zh" else f" (actual > {_num(a)})"
+    return f"达成概率 {p}{extra}" if lang == "zh" else f"P(met) = {p}{extra}"
 
 
 QUANTS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
@@ -109,6 +148,35 @@ class Results:
                                          **{c: float(q[k, y]) for k, c in enumerate(QCOLS)}))
         return pd.DataFrame(rows)
 
+    def target_state(self, tg) -> tuple[str, object]:
+        """(status, actual) of a target: 'met' or 'missed' when its year already has an actual
+        (a lower bound that clears the target counts as met), 'open' when only a lower bound
+        below the target is known, 'projected' when the projection covers its year, and
+        'not_projected' when it does not (a year before the last actual year, no actual)."""
+        key = ("state", tg.unit, tg.indicator, tg.year, tg.value)
+        if key not in self._cache:
+            a = actual_of(self.scenario, tg.unit, tg.indicator, tg.year)
+            if a is not None and a.value >= tg.value:
+                state = ("met", a)
+            elif a is not None and a.bound == "eq":
+                state = ("missed", a)
+            elif a is not None:
+                state = ("open", a)
+            else:
+                state = ("projected" if tg.year in self.years else "not_projected", None)
+            self._cache[key] = state
+        return self._cache[key]
+
+    def _scored(self, tg) -> bool:
+        """Whether a target gets a probability: its outcome is not known and its year is projected."""
+        status, _ = self.target_state(tg)
+        return status in ("projected", "open") and tg.year in self.years
+
+    def _state_columns(self, tg) -> dict:
+        status, a = self.target_state(tg)
+        return dict(status=status, actual=float("nan") if a is None else a.value,
+                    actual_bound="" if a is None else a.bound)
+
     def targets_frame(self) -> pd.DataFrame:
         if self.sensitivity is not None:
             return self.sensitivity
@@ -116,17 +184,24 @@ class Results:
         if "drivers" not in self._cache:
             self._cache["drivers"] = self._prior_dominated_drivers()
         drivers = self._cache["drivers"]
+        nan = float("nan")
         for tg in self.scenario.targets:
             for pol in self.policy_names():
+                base = dict(unit=tg.unit, scenario=pol, indicator=tg.indicator, year=tg.year, target=tg.value)
+                if not self._scored(tg):
+                    rows.append(dict(base, p_met=nan, mc_se=nan, median=nan, p10=nan, p90=nan,
+                                     depends_on_prior_dominated="", **self._state_columns(tg)))
+                    continue
                 v = self.indicator(pol, tg.unit, tg.indicator)[self.year_index(tg.year)]
                 met = v >= tg.value
                 p = float(np.mean(met))
-                rows.append(dict(unit=tg.unit, scenario=pol, indicator=tg.indicator, year=tg.year, target=tg.value,
-                                 p_met=p, mc_se=float(np.sqrt(max(p * (1 - p), 0.25 / self.n_paths) / self.n_paths)),
+                rows.append(dict(base, p_met=p,
+                                 mc_se=float(np.sqrt(max(p * (1 - p), 0.25 / self.n_paths) / self.n_paths)),
                                  median=float(np.median(v)), p10=float(np.quantile(v, 0.1)),
                                  p90=float(np.quantile(v, 0.9)),
                                  depends_on_prior_dominated=";".join(
-                                     name for name, lo, hi in drivers if abs(met[hi].mean() - met[lo].mean()) > 0.10)))
+                                     name for name, lo, hi in drivers if abs(met[hi].mean() - met[lo].mean()) > 0.10),
+                                 **self._state_columns(tg)))
         return pd.DataFrame(rows)
 
     def _prior_dominated_drivers(self):
@@ -184,7 +259,17 @@ class Results:
     def scenarios_frame(self) -> pd.DataFrame:
         """Per policy and target: p_met, extra units vs baseline, cost, cost per extra unit."""
         rows = []
+        nan = float("nan")
         for tg in self.scenario.targets:
+            if not self._scored(tg):
+                for pol in self.policy_names():
+                    rows.append(dict(unit=tg.unit, scenario=pol, indicator=tg.indicator, year=tg.year, target=tg.value,
+                                     p_met=nan, extra_vs_baseline_p50=nan, extra_vs_baseline_p10=nan,
+                                     extra_vs_baseline_p90=nan, extra_vs_baseline_mean=nan, extra_mc_se=nan,
+                                     cost_to_year_p50_10k_yuan=nan, cost_to_year_p10_10k_yuan=nan,
+                                     cost_to_year_p90_10k_yuan=nan, extra_cost_mean_10k_yuan=nan,
+                                     cost_per_extra_unit_10k_yuan=nan, **self._state_columns(tg)))
+                continue
             yi = self.year_index(tg.year)
             base = self.indicator("baseline", tg.unit, tg.indicator)[yi]
             base_cost = self.total_cost("baseline", tg.year)
@@ -205,7 +290,8 @@ class Results:
                                  cost_to_year_p90_10k_yuan=float(np.quantile(cost, 0.9)),
                                  extra_cost_mean_10k_yuan=float(extra_cost.mean()),
                                  cost_per_extra_unit_10k_yuan=(float(extra_cost.mean() / mean_d)
-                                                               if pol != "baseline" and mean_d > max(0.5, 2 * se) else float("nan"))))
+                                                               if pol != "baseline" and mean_d > max(0.5, 2 * se) else float("nan")),
+                                 **self._state_columns(tg)))
         return pd.DataFrame(rows)
 
     def headlines(self, lang: str = "en") -> list[str]:
@@ -219,6 +305,12 @@ class Results:
             ind = sc.structure.indicators[r.indicator]
             pol = next(p for p in sc.policies if p.name == r.scenario)
             dep, sens = caveats(r, zh_rates if lang == "zh" else None)
+            if not is_scored(r):
+                out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
+                           f"{target_phrase(r, 'zh')}" if lang == "zh" else
+                           f"[{r.scenario}] {sc.unit_label(r.unit, 'en')} {ind.en} {r.year} target {r.target:,.0f}: "
+                           f"{target_phrase(r, 'en')}")
+                continue
             if lang == "zh":
                 out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
                            f"达成概率 {pct(r.p_met)}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}"
@@ -233,9 +325,12 @@ class Results:
 
     def headline_target(self):
         """The target the meeting asks about first: the main unit's valid HTE target in the
-        latest target year (else its first target)."""
+        latest target year (else its latest target), among the targets the projection covers
+        when there are any (the others already have an actual or are not scored)."""
         sc = self.scenario
         main = [t for t in sc.targets if t.unit == sc.unit]
+        ahead = [t for t in main if t.year in self.years]   # prefer a target the projection covers
+        main = ahead or main
         hte = [t for t in main if t.indicator == sc.structure.headline]
         pool = hte or main or list(sc.targets)
         return max(pool, key=lambda t: t.year) if pool else None
@@ -249,7 +344,7 @@ class Results:
         re-simulation). Lever strengths matter only where a scenario changes the lever.
         """
         tg = self.headline_target()
-        if tg is None:
+        if tg is None or tg.year not in self.years:
             return pd.DataFrame()
         sc = self.scenario
         yi = self.year_index(tg.year)

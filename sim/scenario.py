@@ -17,6 +17,7 @@ from scipy.special import digamma, polygamma
 
 from .data import Row, Unit, check_parts, check_unique, load_ledger, load_units, parse_row
 from .errors import InputError, did_you_mean
+from .observations import check_figure, known_indicators, scenario_units
 from .levers import Lever
 from .params import Param, ParamSpace, beta_to_logit_normal, bounded_prior, range_to_sd, rate_prior
 from .starts import Hier, PlanBase, Regional, UnitStart, last_fit_year
@@ -103,6 +104,7 @@ class Scenario:
     hierarchy: dict = field(default_factory=dict)      # level -> Hier
     ratio_params: tuple = ()                           # Params of the hierarchy's shared ratios
     regional: Regional | None = None
+    input_files: dict = field(default_factory=dict)   # "scenario" and each data key -> the file read
 
     @property
     def fit_units(self) -> tuple[str, ...]:
@@ -128,11 +130,26 @@ class Scenario:
         return u.zh if lang == "zh" else u.en
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read, validate and assemble a scenario file and the data files it names."""
+def load_scenario(path: str | Path, files: dict | None = None, replace: dict | None = None) -> Scenario:
+    """Read, validate and assemble a scenario file and the data files it names.
+
+    ``files`` ({data key: (path, shown name)}) and ``replace`` ({dotted TOML key: value, or
+    None to remove it}) substitute inputs: :mod:`sim.compare` reruns a run's snapshot, and
+    snapshots with some inputs of another run, through them.
+    """
     path = Path(path)
     shown = str(path)
-    t = Table(read_toml(path, shown), shown)
+    raw = read_toml(path, shown)
+    for dotted, value in (replace or {}).items():
+        *outer, last = dotted.split(".")
+        d = raw
+        for k in outer:
+            d = d.setdefault(k, {})
+        if value is None:
+            d.pop(last, None)
+        else:
+            d[last] = value
+    t = Table(raw, shown)
     base = path.parent
     hashes = {path.name: _sha(path)}
 
@@ -146,10 +163,11 @@ def load_scenario(path: str | Path) -> Scenario:
     sc.close()
 
     dt = t.table("data", default=None)
-    files = {}
+    files_override, files = files, {}
     for key in DATA_KEYS:
         rel = dt.string(key, default=DATA_DEFAULTS[key]) if dt is not None else DATA_DEFAULTS[key]
         files[key] = (base / rel, _shown(base, rel))
+    files.update({k: (Path(v[0]), v[1]) for k, v in (files_override or {}).items()})
     if dt is not None:
         dt.close()
     for key, (p, s) in files.items():
@@ -175,18 +193,20 @@ def load_scenario(path: str | Path) -> Scenario:
                              repr(k), did_you_mean(k, structure.indicators))
     parts = tuple(u.unit for u in units.values() if u.parent == unit)
 
-    # extra actuals a planner adds in the scenario file
+    # figures a planner adds in the scenario file (``sim add`` appends them): the same checks
+    # as the ledger, plus the scenario's units, known indicators and years
     extra = []
+    allowed = scenario_units(unit, pool_with, units)
+    indicators = known_indicators(structure, rows)
     for i, ot in enumerate(t.tables("observations", default=[])):
-        rec = {k: ot.get(k, (str, int, float)) for k in list(ot.keys())}
-        ot.close(allowed=("unit", "indicator", "year", "value", "kind", "derived_from", "definition",
-                          "source_file", "passage", "derivation", "bound"))
-        rec.setdefault("kind", "actual")
-        extra.append(parse_row(rec, shown, f"observations[{i}]", units, origin=path.name))
+        extra.append(_observation(ot, shown, f"observations[{i}]", units, path.name))
+        check_figure(extra[-1], shown, lambda k, i=i: f"observations[{i}]: {k}", allowed_units=allowed,
+                     indicators=indicators, structure=structure, horizon=horizon)
+    check_parts(rows, units, files["ledger"][1], additive=structure.indicators)
     rows = rows + extra
     if extra:
         check_unique(rows, shown)
-        check_parts(rows, units, shown)
+        check_parts(rows, units, shown, additive=structure.indicators)
 
     starts, hierarchy, ratio_params, regional = _load_starts(starts_raw, files["starts"][1], structure, rows, units)
     for u in (unit,) + pool_with:
@@ -214,7 +234,26 @@ def load_scenario(path: str | Path) -> Scenario:
     return Scenario(name, shown, zh, en, unit, parts, pool_with, horizon, structure, rates, starts, units,
                     tuple(rows), levers, policies, tuple(targets), tuple(skipped), paths, seed, key_ind, hashes,
                     str(files["priors"][0].parent / "fitted"), noise, pooling, evidence, hierarchy, ratio_params,
-                    regional)
+                    regional, {"scenario": str(path), **{k: str(p) for k, (p, _) in files.items()}})
+
+
+OBSERVATION_TEXT = ("unit", "indicator", "kind", "derived_from", "definition", "source_file", "passage",
+                    "derivation", "bound")
+NO_PASSAGE = "(no passage quoted)"
+
+
+def _observation(ot: Table, shown: str, where: str, units, origin: str) -> Row:
+    """One [[observations]] block -> a ledger row. Integers stay integers (year = 2024 is a
+    year, not 2024.0); the passage may be left out (it then says so)."""
+    rec = {k: ot.get(k, str) for k in OBSERVATION_TEXT if ot.has(k)}
+    for k, expected in (("year", "a year such as 2024"), ("value", "a number such as 1010")):
+        if ot.has(k):
+            v = ot.get(k, (int, float, str), expected=expected)
+            rec[k] = int(v) if isinstance(v, float) and v.is_integer() and k == "year" else v
+    ot.close(allowed=OBSERVATION_TEXT + ("year", "value"))
+    rec.setdefault("kind", "actual")
+    rec.setdefault("passage", NO_PASSAGE)
+    return parse_row(rec, shown, where, units, origin=origin)
 
 
 def _sha(p: Path) -> str:

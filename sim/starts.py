@@ -140,18 +140,22 @@ def part_shares(spec: UnitStart, nat: np.ndarray, index: dict[str, int]) -> np.n
     return g / np.maximum(g.sum(axis=1, keepdims=True), 1e-300)
 
 
-def fit_rows(spec: UnitStart, rows, indicators: dict, until: int | None = None):
+def fit_rows(spec: UnitStart, rows, indicators: dict, until: int | None = None, drop: dict | None = None):
     """The published rows a unit's fit uses, and why the others of the unit are left out.
 
     Returns (fitted, left_out): ``fitted`` is a list of (row, part) with part None for the
     unit's own rows or the sub-unit's id; ``left_out`` a list of (row, reason). Targets are
     never fitted; actuals are, from the start year on (flows of the start year are not
     modelled), except a sub-unit's rows that define the unit's split (they are the split's
-    prior, so they are not counted twice).
+    prior, so they are not counted twice) and figures another figure of the same cell makes
+    redundant (``drop``: {index in rows: reason}, default :func:`sim.observations.superseded`).
     """
+    from .observations import superseded
+    rows = list(rows)
+    drop = superseded(rows) if drop is None else drop
     fitted, left = [], []
     parts = set(spec.part_names)
-    for r in rows:
+    for k, r in enumerate(rows):
         if r.unit != spec.unit and r.unit not in parts:
             continue
         part = None if r.unit == spec.unit else r.unit
@@ -168,6 +172,8 @@ def fit_rows(spec: UnitStart, rows, indicators: dict, until: int | None = None):
         elif (part is not None and spec.parts_kind == "actual" and r.indicator == spec.parts_indicator
               and r.year == spec.parts_year):
             left.append((r, "defines the sub-unit split (its prior), not fitted twice"))
+        elif k in drop:
+            left.append((r, drop[k]))
         else:
             fitted.append((r, part))
     return fitted, left
