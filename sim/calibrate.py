@@ -398,7 +398,7 @@ def find_mode(model: Reduced, rng: np.random.Generator, starts: int = 3):
 
 def fit(sc: Scenario, draws: int = N_DRAWS, seed: int | None = None, rows=None, until: int | None = None,
         prior_scale: float = 1.0, withheld: tuple[str, ...] = (), chains: int = 32, steps: int = 200,
-        max_rounds: int = 16, **_) -> Calibration:
+        max_rounds: int = 40, **_) -> Calibration:
     """Fit a scenario's rates and start levels; return the posterior draws.
 
     The sampler runs in rounds of ``steps`` steps of ``chains`` chains until every
@@ -489,7 +489,7 @@ def fit_key(sc: Scenario, **settings) -> str:
     return hashlib.sha256(json.dumps(model_inputs, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 
 
-THOROUGH = dict(max_rounds=32)
+THOROUGH = dict(max_rounds=80)
 
 
 def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False, **kw):
