@@ -45,35 +45,39 @@ def check(scenario):
 @click.option("--refit", is_flag=True, help="Fit again even if a cached fit of the same inputs exists.")
 @click.option("--sensitivity", is_flag=True,
               help="Refit with priors x0.5 and x2 and alternative definitions; flag targets whose P(met) moves > 0.10.")
-def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity):
+@click.option("-v", "--verbose", is_flag=True, help="Also print every target and scenario, and the calibration notes.")
+def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity, verbose):
     """Calibrate, project every scenario, and write a new run folder."""
     from .calibrate import cached_fit
+    from .meeting import terminal
+    from .progress import stage
     from .project import project
     from .report import write_run
+    from .rundata import load_run
     from .scenario import load_scenario
+    from .text import M, tr
     try:
         sc = load_scenario(scenario)
-        cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit)
-        res = project(sc, cal, n_paths=paths, seed=seed)
-        if sensitivity:
-            import dataclasses
+        with stage(tr("stage_fit", lang)):
+            cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit)
+        with stage(tr("stage_project", lang)):
+            res = project(sc, cal, n_paths=paths, seed=seed)
+            if sensitivity:
+                import dataclasses
 
-            from .sensitivity import sensitivity as run_sensitivity
-            sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
-            res = dataclasses.replace(res, sensitivity=sens)
+                from .sensitivity import sensitivity as run_sensitivity
+                sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
+                res = dataclasses.replace(res, sensitivity=sens)
         dest = write_run(res, out, lang=lang, figures=not no_figures)
+        rd = load_run(dest)
     except SimError as exc:
         _fail(exc)
-    d = cal.diagnostics
-    click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
-               f"({len(cal.draws)} posterior draws, {cal.n_obs} actuals, {d['chains']} chains x {d['steps']:,} steps"
-               + ("" if reused or d["steps"] >= 6000 else "; run 'sim calibrate' once for long chains, later runs reuse them")
-               + ")")
-    for note in cal.notes:
-        click.echo(f"calibration: {note}")
-    for line in res.headlines(lang):
+    for line in terminal(rd, lang, reused, verbose):
         click.echo(line)
-    click.echo(f"wrote {dest}")
+    files = M["comma"][lang].join(p.name for p in sorted(dest.glob("report_*")))
+    click.echo(tr("term_wrote", lang, path=dest, files=files or "csv"))
+    if not verbose:
+        click.echo(tr("term_more", lang))
 
 
 def _labels(sc):
@@ -236,13 +240,13 @@ def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, ou
 @click.option("--goal", "goal_folder", type=click.Path(file_okay=False), default=None,
               help="A folder written by 'sim goal' whose answers go into the report's 'what it would take'.")
 def report(run_folder, lang, goal_folder):
-    """Re-render a finished run's figures, report.html and report.xlsx (no simulation)."""
+    """Re-render a finished run's figures, report_<lang>.html and report_<lang>.xlsx (no simulation)."""
     from .report import rerender
     try:
         folder = rerender(run_folder, lang, goal_folder)
     except SimError as exc:
         _fail(exc)
-    click.echo(f"wrote {folder / 'report.html'} and {folder / 'report.xlsx'}")
+    click.echo(f"wrote {folder / f'report_{lang}.html'} and {folder / f'report_{lang}.xlsx'}")
 
 
 if __name__ == "__main__":

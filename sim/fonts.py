@@ -47,6 +47,7 @@ def subset_font_base64(text: str) -> str:
         sub = subset.Subsetter(opts)
         sub.populate(text=text + "0123456789,.%–-()（）：:")
         sub.subset(face)
+        face.recalcTimestamp = False   # same text, same bytes
         buf = io.BytesIO()
         face.save(buf)
     return base64.b64encode(buf.getvalue()).decode("ascii")
