@@ -97,11 +97,14 @@ def calibrate(scenario, out, lang, refit):
 
     from . import figures as fg
     from .calibrate import cached_fit, fitted_vs_published
+    from .progress import stage
     from .report import new_folder
     from .scenario import load_scenario
+    from .text import tr
     try:
         sc = load_scenario(scenario)
-        cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True)
+        with stage(tr("stage_fit", lang)):
+            cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True)
         summ = cal.summary()
         fv = fitted_vs_published(sc, cal)
         with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
@@ -115,17 +118,10 @@ def calibrate(scenario, out, lang, refit):
                 fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
     except SimError as exc:
         _fail(exc)
-    d = cal.diagnostics
-    click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
-               f"({d['chains']} chains x {d['steps']:,} steps; split R-hat up to {d['rhat_max']:.2f}, "
-               f"minimum ESS {d['ess_min']:,.0f})")
-    for note in cal.notes:
-        click.echo(f"calibration: {note}")
-    click.echo(f"{'parameter':28s} {'prior 90%':>24s} {'posterior 90%':>24s} {'contraction':>11s}  label")
-    for _, r in summ.iterrows():
-        click.echo(f"{r.parameter:28s} {r.prior_p05:11.4g}-{r.prior_p95:<11.4g} {r.post_p05:11.4g}-{r.post_p95:<11.4g} "
-                   f"{r.contraction:11.2f}  {r.label}")
-    click.echo(f"wrote {f['path']}")
+    from .meeting import calibration_lines
+    for line in calibration_lines(sc, cal, summ, key, reused, lang):
+        click.echo(line)
+    click.echo(tr("cal_wrote", lang, path=f["path"]))
 
 
 @main.command()
@@ -147,7 +143,10 @@ def backtest(scenario, until, paths, seed, out, lang):
         sc = load_scenario(scenario)
         if until is None:
             until = max(sc.starts[sc.unit].year, sc.last_actual_year(sc.unit) - 1)
-        scores, res = run_backtest(sc, until, n_paths=paths, seed=seed)
+        from .progress import stage
+        from .text import tr
+        with stage(tr("stage_backtest", lang)):
+            scores, res = run_backtest(sc, until, n_paths=paths, seed=seed)
         with new_folder(Path(out) / Path(scenario).stem, "backtest") as f:
             d = f["path"]
             scores.to_csv(d / "backtest.csv", index=False, float_format="%.4f", lineterminator="\n")
@@ -215,8 +214,12 @@ def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, ou
                                  f"none for {ind} in {year}")
             value = found[0].value
         g = Goal(unit, ind, year, float(value), prob)
-        cal, key, reused = cached_fit(sc)
-        rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
+        from .progress import stage
+        from .text import tr
+        with stage(tr("stage_fit", lang)):
+            cal, key, reused = cached_fit(sc)
+        with stage(tr("stage_goal", lang)):
+            rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
         for r in rows:
             r["sentence"] = sentence(r, g, sc, lang)
         gdf, fdf = pd.DataFrame(rows), pd.DataFrame(frontier)

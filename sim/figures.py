@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from .text import M, money, num, pct, tr
+from .text import LABEL_WORDS, M, money, num, pct, tr
 
 WIDTH_IN, DPI = 12.8, 150          # 1920 px
 MIN_PT = 14
@@ -729,8 +729,8 @@ def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh"):
     starts = summary[summary.parameter.str.contains(r"\.")]
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 0.5 * max(len(rates), len(starts)) + 2.5), dpi=DPI,
                              squeeze=False)
-    for ax, df, title in ((axes[0, 0], rates, {"zh": "转移率（年）", "en": "Yearly rates"}),
-                          (axes[0, 1], starts, {"zh": "起始水平", "en": "Start levels"})):
+    for ax, df, title in ((axes[0, 0], rates, M["fig_cal_rates"]),
+                          (axes[0, 1], starts, M["fig_cal_starts"])):
         for y, (_, r) in enumerate(df.iloc[::-1].iterrows()):
             ax.plot([r.prior_p05, r.prior_p95], [y, y], color="#cccccc", lw=9, solid_capstyle="butt")
             ax.plot([r.post_p05, r.post_p95], [y, y], color=LABEL_COLORS[r.label], lw=3.5)
@@ -741,12 +741,11 @@ def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh"):
         ax.set_xscale("log")
         ax.set_title(title[lang], fontsize=14)
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], color="#cccccc", lw=8, label="先验90%区间" if lang == "zh" else "prior 90%")]
-    handles += [plt.Line2D([], [], color=c, lw=3.5, label=({"data-informed": "数据确定", "partly informed": "部分由数据确定",
-                                                             "prior-dominated": "主要取决于先验"}[k] if lang == "zh" else k))
+    handles = [plt.Line2D([], [], color="#cccccc", lw=8, label=t("fig_cal_prior", lang))]
+    handles += [plt.Line2D([], [], color=c, lw=3.5, label=LABEL_WORDS[k][lang])
                 for k, c in LABEL_COLORS.items()]
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=14)
-    fig.suptitle("先验与后验" if lang == "zh" else "Prior vs posterior", fontsize=16)
+    fig.suptitle(t("fig_cal_title", lang))
     fig.subplots_adjust(bottom=0.12)
     return axes
 
@@ -763,7 +762,7 @@ def fitted_vs_published(df, unit_labels: dict, ind_labels: dict, lang: str = "zh
         sub = df[(df.unit == u) & (df.indicator == i)]
         ax.errorbar(sub.year, sub.predicted_p50, yerr=[sub.predicted_p50 - sub.predicted_p05,
                                                       sub.predicted_p95 - sub.predicted_p50],
-                    fmt="s", color=COLORS[0], capsize=5, ms=7, label="拟合90%区间" if lang == "zh" else "fit, 90%")
+                    fmt="s", color=COLORS[0], capsize=5, ms=7, label=t("fig_fit_band", lang))
         ax.plot(sub.year, sub.published, "o", color="black", ms=8, label=t("actual", lang))
         ax.set_title(f"{unit_labels.get(u, {}).get(lang, u)}{t('sep', lang)}{ind_labels.get(i, {}).get(lang, i)}", fontsize=14)
         ax.set_xticks(sorted(set(sub.year)))
@@ -772,7 +771,7 @@ def fitted_vs_published(df, unit_labels: dict, ind_labels: dict, lang: str = "zh
     for ax in list(axes.flat)[len(keys):]:
         ax.set_visible(False)
     axes.flat[0].legend(frameon=False, fontsize=14)
-    fig.suptitle("拟合值与已公布值" if lang == "zh" else "Fitted vs published", fontsize=16)
+    fig.suptitle(t("fig_fit_title", lang))
     return axes
 
 
@@ -797,13 +796,13 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
         ax.plot(years[ok], q[2][ok], color=COLORS[0], lw=2, label=t("median", lang))
         hist = history.get((u, i), [])
         if hist:
-            ax.plot(*zip(*hist), "o", color="#777777", ms=7, label="拟合所用实际值" if lang == "zh" else "actuals used")
+            ax.plot(*zip(*hist), "o", color="#777777", ms=7, label=t("fig_bt_used", lang))
         sub = scores[(scores.unit == u) & (scores.indicator == i)]
-        ax.plot(sub.year, sub.actual, "o", color="black", ms=9, label="后来公布的实际值" if lang == "zh" else "later actuals")
+        ax.plot(sub.year, sub.actual, "o", color="black", ms=9, label=t("fig_bt_later", lang))
         if sub.loglinear_forecast.notna().any():
-            ax.plot(sub.year, sub.loglinear_forecast, "^", color=COLORS[1], ms=9, label="对数线性趋势" if lang == "zh" else "log-linear trend")
+            ax.plot(sub.year, sub.loglinear_forecast, "^", color=COLORS[1], ms=9, label=t("fig_bt_loglinear", lang))
         if sub.growth_forecast.notna().any():
-            ax.plot(sub.year, sub.growth_forecast, "s", color=COLORS[2], ms=8, label="固定增长率" if lang == "zh" else "constant growth")
+            ax.plot(sub.year, sub.growth_forecast, "s", color=COLORS[2], ms=8, label=t("fig_bt_growth", lang))
         ax.set_title(f"{unit_labels.get(u, {}).get(lang, u)}{t('sep', lang)}{ind_labels.get(i, {}).get(lang, i)}", fontsize=14)
         ax.set_xticks(list(years))
         ax.grid(axis="y", alpha=0.3)
@@ -812,7 +811,7 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
         ax.set_visible(False)
     if keys:
         axes.flat[0].legend(frameon=False, fontsize=14)
-    fig.suptitle("回溯检验" if lang == "zh" else "Backtest", fontsize=16)
+    fig.suptitle(t("fig_backtest", lang))
     return axes
 
 
@@ -824,23 +823,23 @@ def frontier_chart(frontier, goal_rows, goal, sc, lang: str = "zh"):
     ax.fill_between(fr.cost_10k_yuan, 100 * fr.p_lo.clip(0, 1), 100 * fr.p_hi.clip(0, 1), color=COLORS[0], alpha=0.2,
                     lw=0)
     ax.plot(fr.cost_10k_yuan, 100 * fr.p_certified, "o-", color=COLORS[0], lw=2,
-            label="成本—概率前沿（核验）" if lang == "zh" else "frontier (certified)")
+            label=t("fig_goal_frontier", lang))
     base = goal_rows[goal_rows.kind == "baseline"].iloc[0]
     ax.plot([base.cost_10k_yuan], [100 * base.p_certified], "s", color="black", ms=11,
-            label="现行方案" if lang == "zh" else "baseline")
+            label=t("fig_goal_base", lang))
     plan = goal_rows[(goal_rows.kind == "mix") & (goal_rows.reachable == True)]  # noqa: E712
     if len(plan):
         ax.plot([plan.cost_10k_yuan.iloc[0]], [100 * plan.p_certified.iloc[0]], "*", color=TARGET, ms=20,
-                label="最省钱的达标组合" if lang == "zh" else "cheapest plan")
+                label=t("fig_goal_plan", lang))
     ax.axhline(100 * goal.prob, color="grey", ls=":", lw=1.5)
     ax.annotate(tr("fig_goal_prob", lang, p=f"{100 * goal.prob:.0f}%"), (0.01, 100 * goal.prob), xycoords=("axes fraction", "data"),
                 textcoords="offset points", xytext=(0, 4), fontsize=14, color="#555555")
     ind = sc.structure.indicators[goal.indicator]
-    ax.set_xlabel(t("cost", lang) + (f"，至{goal.year}年累计" if lang == "zh" else f", total to {goal.year}"))
+    ax.set_xlabel(tr("fig_cost_total", lang, year=goal.year))
     ax.set_ylabel(t("p_met", lang))
     ax.set_ylim(-2, 102)
-    ax.set_title((f"{sc.unit_label(goal.unit, lang)}{goal.year}年{ind.zh}≥{goal.target:,.0f}：成本与概率" if lang == "zh"
-                  else f"{sc.unit_label(goal.unit, lang)}: {ind.en} >= {goal.target:,.0f} in {goal.year}"))
+    ax.set_title(tr("fig_goal_title", lang, unit=sc.unit_label(goal.unit, lang), year=goal.year,
+                    ind=ind.zh if lang == "zh" else ind.en, target=num(goal.target)))
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, loc="lower right")
     return ax

@@ -216,7 +216,7 @@ def key_table_lines(rd, lang: str) -> list[str]:
     if has_rank:
         ht = headline(rd)
         sub = rfit(tr("term_head_extra", lang), 10) + " " + rfit(tr("term_head_cost", lang), 13)
-        heads.append(fit(tr("term_vs_base", lang, ind="", year="").replace("（）", "").replace(" ()", ""), width(sub)))
+        heads.append(fit(tr("term_vs_base", lang), width(sub)))
         years.append(fit(f"{rd.ind_label(ht[1], lang)} {ht[2]}" if ht else "", width(sub)))
         subs.append(sub)
     lines = ["  ".join(heads).rstrip(), "  ".join(years).rstrip(), "  ".join(subs).rstrip()]
@@ -277,4 +277,24 @@ def target_lines(rd, lang: str) -> list[str]:
                 out.append(tr("term_line", lang, pol=rd.policy_label(pol, lang), unit=rd.unit_label(unit, lang),
                               year=int(year), ind=rd.ind_label(ind, lang), target=num(r.target), p=pct(r.p_met),
                               se=f"{100 * r.mc_se:.1f}%", median=num(r["median"]), caveats=cav))
+    return out
+
+
+def calibration_lines(sc, cal, summary, key: str, reused: bool, lang: str) -> list[str]:
+    """What ``sim calibrate`` prints: the sampler's diagnostics, the notes, and every parameter
+    with its prior and posterior 90% intervals, contraction and label, in ``lang``."""
+    from .text import LABEL_WORDS, fit, note, param_label, rfit, width
+    d = cal.diagnostics
+    units = {u: {"zh": x.zh, "en": x.en} for u, x in sc.units.items()}
+    rates = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params[: cal.n_rates]}
+    out = [tr("cal_head", lang, how=tr("cal_reused" if reused else "cal_cached", lang), key=key, chains=d["chains"],
+              steps=f"{d['steps']:,}", rhat=f"{d['rhat_max']:.2f}", ess=f"{d['ess_min']:,.0f}")]
+    out += [tr("cal_note", lang, x=note(n, lang, lambda u: units.get(u, {}).get(lang, u))) for n in cal.notes]
+    names = [param_label(p, rates, units, lang) for p in summary.parameter]
+    w = min(40, max([8] + [width(x) for x in names]))
+    h = M["cal_cols"][lang].split("|")
+    out.append(f"{fit(h[0], w)} {rfit(h[1], 24)} {rfit(h[2], 24)} {rfit(h[3], 11)}  {h[4]}")
+    for name, (_, r) in zip(names, summary.iterrows()):
+        out.append(f"{fit(name, w)} {r.prior_p05:11.4g}-{r.prior_p95:<11.4g} {r.post_p05:11.4g}-{r.post_p95:<11.4g} "
+                   f"{r.contraction:11.2f}  {LABEL_WORDS.get(r.label, {}).get(lang, r.label)}")
     return out

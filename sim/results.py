@@ -11,21 +11,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .text import pct  # noqa: E402,F401  (one probability wording for every output)
-
-
-def caveats(row, rate_labels: dict | None = None) -> tuple[list[str], list[str]]:
-    """(prior-dominated rates the probability depends on, labelled if ``rate_labels`` is
-    given; assumptions it is sensitive to) from a row of targets.csv / targets_frame."""
-    def items(key):
-        v = row.get(key, "")
-        return [x for x in v.split(";") if x] if isinstance(v, str) else []
-    dep = items("depends_on_prior_dominated")
-    if rate_labels is not None:
-        dep = [rate_labels.get(x, x) for x in dep]
-    return dep, items("assumption_sensitive")
-
-
 QUANTS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
 QCOLS = ("p05", "p10", "p25", "p50", "p75", "p90", "p95")
 
@@ -196,28 +181,6 @@ class Results:
                                  cost_per_extra_unit_10k_yuan=(float(extra_cost.mean() / mean_d)
                                                                if pol != "baseline" and mean_d > max(0.5, 2 * se) else float("nan"))))
         return pd.DataFrame(rows)
-
-    def headlines(self, lang: str = "en") -> list[str]:
-        """One line per policy and target: P(met) and the median against the target."""
-        out = []
-        tf = self.targets_frame()
-        sc = self.scenario
-        zh_rates = {p.name: p.zh or p.name for p in self.calibration.space.params}
-        for _, r in tf.iterrows():
-            ind = sc.structure.indicators[r.indicator]
-            pol = next(p for p in sc.policies if p.name == r.scenario)
-            dep, sens = caveats(r, zh_rates if lang == "zh" else None)
-            if lang == "zh":
-                out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
-                           f"达成概率 {pct(r.p_met)}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}"
-                           + (f"；取决于先验为主的参数：{'、'.join(dep)}" if dep else "")
-                           + (f"；对假设敏感：{'、'.join(sens)}" if sens else ""))
-            else:
-                out.append(f"[{r.scenario}] {sc.unit_label(r.unit, 'en')} {ind.en} {r.year} target {r.target:,.0f}: "
-                           f"P(met) = {r.p_met:.2f} (+-{r.mc_se:.3f}), median {r['median']:,.0f}"
-                           + (f"; depends on prior-dominated: {', '.join(dep)}" if dep else "")
-                           + (f"; assumption-sensitive: {', '.join(sens)}" if sens else ""))
-        return out
 
     def headline_target(self):
         """The target the meeting asks about first: the main unit's valid HTE target in the

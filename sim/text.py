@@ -41,7 +41,7 @@ M: dict[str, dict[str, str]] = {
     "term_head_median": {"zh": "中位数", "en": "median"},
     "term_head_extra": {"zh": "多增（家）", "en": "extra firms"},
     "term_head_cost": {"zh": "每家（万元）", "en": "10k yuan/firm"},
-    "term_vs_base": {"zh": "较现行政策（{ind}{year}）", "en": "vs current policy ({ind} {year})"},
+    "term_vs_base": {"zh": "较现行政策", "en": "vs current policy"},
     "term_cal_ok": {"zh": "校准：{how}，{n}个实际值，收敛良好。", "en": "Calibration: {how}, {n} actuals, converged."},
     "term_cal_warn": {"zh": "校准：{how}，{n}个实际值；{problem}，结果仅供参考，会前请先运行 sim calibrate。",
                       "en": "Calibration: {how}, {n} actuals; {problem}: treat as provisional and run 'sim calibrate' "
@@ -64,6 +64,15 @@ M: dict[str, dict[str, str]] = {
     "stage_figures": {"zh": "绘图", "en": "Figures"},
     "stage_pack": {"zh": "生成报告", "en": "Meeting pack"},
     "stage_goal": {"zh": "反推目标", "en": "Goal search"},
+    "stage_backtest": {"zh": "回溯检验", "en": "Backtest"},
+    "cal_head": {"zh": "校准：{how} {key}（{chains}条链×{steps}步；R̂最大{rhat}，最少有效样本{ess}）",
+                 "en": "calibration: {how} {key} ({chains} chains x {steps} steps; split R-hat up to {rhat}, "
+                       "minimum ESS {ess})"},
+    "cal_reused": {"zh": "沿用已缓存的拟合", "en": "reused the cached fit"},
+    "cal_cached": {"zh": "已拟合并缓存为", "en": "fitted; cached as"},
+    "cal_note": {"zh": "校准提示：{x}", "en": "calibration: {x}"},
+    "cal_cols": {"zh": "参数|先验90%|后验90%|方差收缩|由数据确定的程度", "en": "parameter|prior 90%|posterior 90%|contraction|label"},
+    "cal_wrote": {"zh": "已写入 {path}", "en": "wrote {path}"},
     # ---- calibration notes (codes from the notes' wording) --------------------------------
     "note_optimiser": {"zh": "优化器提前停止，由抽样修正。", "en": "The optimiser stopped early; the sampler corrects it."},
     "note_hessian": {"zh": "部分方向的曲率不正定，已按先验精度的四分之一处理。",
@@ -202,6 +211,20 @@ M: dict[str, dict[str, str]] = {
     "fig_rank_none": {"zh": "不增加企业或不多花钱", "en": "adds no firms or costs no more"},
     "fig_goal_prob": {"zh": "要求的概率{p}", "en": "required probability {p}"},
     "fig_backtest": {"zh": "回溯检验", "en": "Backtest"},
+    "fig_bt_used": {"zh": "拟合所用实际值", "en": "actuals used"},
+    "fig_bt_later": {"zh": "后来公布的实际值", "en": "later actuals"},
+    "fig_bt_loglinear": {"zh": "对数线性趋势", "en": "log-linear trend"},
+    "fig_bt_growth": {"zh": "固定增长率", "en": "constant growth"},
+    "fig_cal_rates": {"zh": "转移率（年）", "en": "Yearly rates"},
+    "fig_cal_starts": {"zh": "起始水平", "en": "Start levels"},
+    "fig_cal_prior": {"zh": "先验90%区间", "en": "prior 90%"},
+    "fig_cal_title": {"zh": "先验与后验", "en": "Prior vs posterior"},
+    "fig_fit_band": {"zh": "拟合90%区间", "en": "fit, 90%"},
+    "fig_fit_title": {"zh": "拟合值与已公布值", "en": "Fitted vs published"},
+    "fig_goal_frontier": {"zh": "成本—概率前沿（核验）", "en": "frontier (certified)"},
+    "fig_goal_base": {"zh": "现行方案", "en": "current policy"},
+    "fig_goal_plan": {"zh": "最省钱的达标组合", "en": "cheapest plan"},
+    "fig_goal_title": {"zh": "{unit}{year}年{ind}≥{target}：成本与概率", "en": "{unit}: {ind} >= {target} in {year}"},
     # ---- xlsx ------------------------------------------------------------------------------
     "sheet_comparison": {"zh": "方案比较", "en": "Comparison"},
     "sheet_ranking": {"zh": "政策性价比", "en": "Lever ranking"},
@@ -326,7 +349,7 @@ LABEL_WORDS = {"data-informed": {"zh": "数据确定", "en": "data-informed"},
                "prior-dominated": {"zh": "主要取决于先验", "en": "prior-dominated"}}
 
 
-def tr(key: str, lang: str, **fields) -> str:
+def tr(key: str, lang: str, /, **fields) -> str:
     """The message ``key`` in ``lang`` with ``fields`` filled in."""
     return M[key][lang].format(**fields)
 
