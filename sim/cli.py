@@ -220,8 +220,9 @@ def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, ou
             cal, key, reused = cached_fit(sc)
         with stage(tr("stage_goal", lang)):
             rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
-        for r in rows:
+        for r in rows:   # both languages, so that either report shows the answers in its own
             r["sentence"] = sentence(r, g, sc, lang)
+            r["sentence_zh"], r["sentence_en"] = sentence(r, g, sc, "zh"), sentence(r, g, sc, "en")
         gdf, fdf = pd.DataFrame(rows), pd.DataFrame(frontier)
         with new_folder(Path(out) / Path(scenario).stem, "goal") as f:
             d = f["path"]

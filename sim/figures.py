@@ -458,8 +458,9 @@ def tornado(rd, policy: str = BASE, ax=None, lang: str = "zh", top: int = 10):
     ax.set_xlabel(tr("fig_tornado_x", lang, year=year, ind=rd.ind_label(ind, lang)))
     ax.xaxis.set_major_formatter(_thousands())
     ax.set_title(wrap(tr("fig_tornado_title", lang, pol=rd.policy_label(policy, lang)), 44 if lang == "zh" else 80, paren=False))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
-    ax.figure.subplots_adjust(bottom=0.2)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), bbox_transform=ax.figure.transFigure, ncol=3,
+              frameon=False)
+    ax.figure.tight_layout(rect=(0, 0.07, 1, 1))
     ax.figure._sim_layout = True
     return ax
 
@@ -838,6 +839,7 @@ def frontier_chart(frontier, goal_rows, goal, sc, lang: str = "zh"):
     ax.set_xlabel(tr("fig_cost_total", lang, year=goal.year))
     ax.set_ylabel(t("p_met", lang))
     ax.set_ylim(-2, 102)
+    ax.xaxis.set_major_formatter(_thousands())
     ax.set_title(tr("fig_goal_title", lang, unit=sc.unit_label(goal.unit, lang), year=goal.year,
                     ind=ind.zh if lang == "zh" else ind.en, target=num(goal.target)))
     ax.grid(alpha=0.3)

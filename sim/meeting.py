@@ -83,12 +83,14 @@ def _order(rk: pd.DataFrame, col: str, rd, lang: str) -> str:
         return tr("order_none", lang)
     rank_col = {"cost_per_extra_low_10k_yuan": "rank_low", "cost_per_extra_high_10k_yuan": "rank_high"}[col]
     names = [rd.policy_label(p, lang) for p in sub.sort_values(rank_col).scenario]
-    return (" > " if lang == "en" else "＞").join(f"“{n}”" if lang == "zh" else f"'{n}'" for n in names)
+    return tr("order_is", lang, x=(" > " if lang == "en" else "＞").join(f"“{n}”" if lang == "zh" else f"'{n}'"
+                                                                           for n in names))
 
 
-def money_range(lo: float, hi: float, lang: str) -> str:
-    """An 80% interval of money; open above when the scenario may add no firms."""
-    if not math.isfinite(lo):
+def money_range(lo: float, hi: float, lang: str, med: float = 0.0) -> str:
+    """An 80% interval of money; open above when the scenario may add no firms; none when the
+    median itself is undefined."""
+    if not math.isfinite(lo) or not math.isfinite(med):
         return "—"
     if not math.isfinite(hi):
         return tr("range_open", lang, lo=money(lo, lang))
@@ -158,10 +160,11 @@ def sentences(rd, lang: str) -> list[str]:
             out.append(tr("hl_reach", lang, best=rd.policy_label(top.scenario, lang), p=pct(top.p_met),
                           median=num(top["median"])))
     goal = getattr(rd, "goal", None)
-    if goal is not None and not goal.empty and "sentence" in goal:
+    col_ = goal_column(goal, lang)
+    if col_:
         mix = goal[goal.kind == "mix"] if "kind" in goal else goal.iloc[0:0]
         if len(mix):
-            out.append(tr("hl_goal", lang, x=str(mix.sentence.iloc[0])))
+            out.append(tr("hl_goal", lang, x=str(mix[col_].iloc[0])))
     out += lever_sentences(rd, lang)
     others = tg[(tg.unit == unit) & (tg.scenario == BASE) & ~((tg.indicator == ind) & (tg.year == year))]
     if not others.empty:
@@ -174,6 +177,17 @@ def sentences(rd, lang: str) -> list[str]:
         out.append(tr("hl_rates", lang, n=len(rates), data=int((rates.label == "data-informed").sum()),
                       prior=int((rates.label == "prior-dominated").sum())))
     return out
+
+
+def goal_column(goal, lang: str):
+    """The goal table's sentence column in ``lang`` (a goal folder written before both
+    languages were kept has one column, in the language it was run in), or None."""
+    if goal is None or goal.empty:
+        return None
+    for c in (f"sentence_{lang}", "sentence"):
+        if c in goal.columns:
+            return c
+    return None
 
 
 def calibration_line(rd, lang: str, reused: bool) -> str:

@@ -100,7 +100,8 @@ def ranking_table_html(rd, lang: str):
         names = [levers.get(x, {}).get(lang, x) for x in str(r.levers).split(";") if x and x != "nan"]
         rows.append([int(r["rank"]), rd.policy_label(r.scenario, lang), M["comma"][lang].join(names),
                      f"{r.extra_p50:+,.0f}", num(r.extra_cost_mean_10k_yuan), num(r.cost_per_extra_p50_10k_yuan),
-                     meeting.money_range(r.cost_per_extra_p10_10k_yuan, r.cost_per_extra_p90_10k_yuan, lang),
+                     meeting.money_range(r.cost_per_extra_p10_10k_yuan, r.cost_per_extra_p90_10k_yuan, lang,
+                                         r.cost_per_extra_p50_10k_yuan),
                      decimal(r.per_100wan_p50), num(r.cost_per_extra_low_10k_yuan), num(r.cost_per_extra_high_10k_yuan)])
     return html_table(head, rows, text_cols=(1, 2))
 
@@ -248,7 +249,8 @@ def page(rd, lang: str, figs: Path | None, font_face: str = "") -> str:
 
     man = rd.manifest
     goal = getattr(rd, "goal", pd.DataFrame())
-    goal_sentences = [str(x) for x in goal.get("sentence", [])] if not goal.empty else []
+    gcol = meeting.goal_column(goal, lang)
+    goal_sentences = [str(x) for x in goal[gcol]] if gcol else []
     goal_figs = []
     if figs is not None and (figs / "goal_frontier.png").is_file():
         goal_figs = [_figure(figs / "goal_frontier.png", "goal_frontier")]
@@ -356,7 +358,8 @@ def workbook_sheets(rd, lang: str) -> list[tuple[str, pd.DataFrame]]:
                                             "sources", "tornado") if k in rd.tables]
     goal = getattr(rd, "goal", pd.DataFrame())
     if not goal.empty:
-        sheets.append(("goal", goal))
+        other = [c for c in goal.columns if c.startswith("sentence") and c != meeting.goal_column(goal, lang)]
+        sheets.append(("goal", goal.drop(columns=other).rename(columns={meeting.goal_column(goal, lang): "sentence"})))
     if lang != "en":
         sheets = [(k, df.drop(columns=[c for c in ENGLISH_TEXT if c in df.columns])) for k, df in sheets]
     return [(M.get(f"sheet_{k}", {}).get(lang, k)[:31], _localise(df, rd, lang)) for k, df in sheets

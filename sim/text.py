@@ -107,9 +107,10 @@ M: dict[str, dict[str, str]] = {
     "range_open": {"zh": "{lo}以上", "en": "{lo} or more"},
     "hl_lever_none": {"zh": "没有一个方案能以正的额外支出稳定地多增企业。",
                       "en": "No scenario adds firms reliably for extra money."},
-    "hl_assumed": {"zh": "政策效果强度是假设（范围见“假设与说明”）：取假设范围低端时排序为{low}，取高端时为{high}；{verdict}",
+    "hl_assumed": {"zh": "政策效果强度是假设（范围见“假设与说明”）：取假设范围低端时{low}，取高端时{high}；{verdict}",
                    "en": "Lever effect sizes are assumptions (ranges under 'Assumptions and caveats'): at the low end of "
-                         "those ranges the order is {low}, at the high end {high}; {verdict}"},
+                         "those ranges {low}, at the high end {high}; {verdict}"},
+    "order_is": {"zh": "排序为{x}", "en": "the order is {x}"},
     "hl_assumed_same": {"zh": "排名第一的方案不变。", "en": "the first place does not change."},
     "hl_assumed_differs": {"zh": "排名第一的方案取决于这一假设。", "en": "which scenario comes first depends on this assumption."},
     "hl_assumed_none": {"zh": "这些方案的效果不依赖效果强度假设。", "en": "these scenarios do not rest on an assumed effect size."},

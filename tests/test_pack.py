@@ -357,3 +357,32 @@ def test_report_renders_in_headless_chromium(pack, tmp_path, lang):
     boxes = {tuple(round(float(x)) for x in m) for m in re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)}
     assert boxes == {(842, 595)}, boxes   # A4 landscape in points
     assert len(re.findall(rb"/Type\s*/Page\b", data)) >= 3
+
+
+def test_goal_answers_in_each_reports_language(tmp_path):
+    toy = str(ROOT / "tests" / "data" / "toy" / "toy.toml")
+    r = CliRunner().invoke(main, ["run", toy, "--paths", "300", "--out", str(tmp_path), "--no-figures"])
+    assert r.exit_code == 0, r.output
+    g = CliRunner().invoke(main, ["goal", toy, "--target", "hte_valid@2026", "--prob", "0.5", "--paths", "300",
+                                  "--out", str(tmp_path)])
+    assert g.exit_code == 0, g.output
+    run, goal = tmp_path / "toy" / "run-001", tmp_path / "toy" / "goal-001"
+    for lang, word in (("zh", "最省钱的组合"), ("en", "Cheapest mix")):
+        r = CliRunner().invoke(main, ["report", str(run), "--goal", str(goal), "--lang", lang])
+        assert r.exit_code == 0, r.output
+        s = scan(run / f"report_{lang}.html")
+        assert any(word in x for x in s.lis), s.lis
+        assert any(x.startswith("达成目标需要什么：" if lang == "zh" else "What it would take: ") for x in s.lis)
+        assert "goal_frontier" in s.alts
+    assert (run / "report_zh.html").is_file() and (run / "report_en.html").is_file()
+
+
+def test_progress_stays_off_when_output_is_not_a_terminal(capsys):
+    from sim.progress import bar, enabled, stage
+    assert not enabled()
+    with stage("x"):
+        pass
+    with bar([1, 2, 3], "y") as it:
+        assert list(it) == [1, 2, 3]
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
