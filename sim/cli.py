@@ -113,7 +113,7 @@ def calibrate(scenario, out, lang, refit):
             fv.to_csv(d / "fitted.csv", index=False, float_format="%.4f", lineterminator="\n")
             units, inds = _labels(sc)
             rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
-            fg.save(fg.prior_vs_posterior(summ, rate_labels, lang).flat[0], str(d / "prior_vs_posterior"), svg=True)
+            fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units).flat[0], str(d / "prior_vs_posterior"), svg=True)
             if len(fv):
                 fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
     except SimError as exc:

@@ -721,44 +721,54 @@ FIGURES.update(fan_chart=fan_chart, p_met_dots=p_met_dots, cost_vs_extra=cost_vs
 LABEL_COLORS = {"data-informed": "#1f4e79", "partly informed": "#e07b00", "prior-dominated": "#9e9e9e"}
 
 
-def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh"):
+def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh", unit_labels: dict | None = None):
     """Prior (grey) and posterior (coloured by label) 90% intervals of every parameter, on a
     log scale; rates in one panel, start levels in the other. Returns the axes array."""
+    from matplotlib.ticker import FuncFormatter
+
+    from .text import param_label
     setup(lang)
     import matplotlib.pyplot as plt
     rates = summary[~summary.parameter.str.contains(r"\.")]
-    starts = summary[summary.parameter.str.contains(r"\.")]
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 0.5 * max(len(rates), len(starts)) + 2.5), dpi=DPI,
-                             squeeze=False)
-    for ax, df, title in ((axes[0, 0], rates, M["fig_cal_rates"]),
-                          (axes[0, 1], starts, M["fig_cal_starts"])):
+    offsets = summary[summary.parameter.str.contains(r"\.offset\.")]
+    starts = summary[summary.parameter.str.contains(r"\.") & ~summary.parameter.isin(offsets.parameter)]
+    panels = [(rates, M["fig_cal_rates"], True), (starts, M["fig_cal_starts"], True)]
+    if len(offsets):   # offsets are on the logit/log scale and may be negative: a linear axis
+        panels.append((offsets, M["fig_cal_offsets"], False))
+    panels = [p_ for p_ in panels if len(p_[0])]
+    sizes = [len(p_[0]) for p_ in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, 0.42 * sum(sizes) + 1.6 * len(panels) + 1.5), dpi=DPI,
+                             squeeze=False, gridspec_kw={"height_ratios": sizes})
+    for ax, (df, title, log) in zip(axes.flat, panels):
         for y, (_, r) in enumerate(df.iloc[::-1].iterrows()):
             ax.plot([r.prior_p05, r.prior_p95], [y, y], color="#cccccc", lw=9, solid_capstyle="butt")
             ax.plot([r.post_p05, r.post_p95], [y, y], color=LABEL_COLORS[r.label], lw=3.5)
             ax.plot([r.post_mean], [y], "o", color=LABEL_COLORS[r.label], ms=5)
-        names = [rate_labels.get(p, {}).get(lang, p) for p in df.parameter.iloc[::-1]]
+        names = [wrap(param_label(p, rate_labels, unit_labels or {}, lang), 26 if lang == "zh" else 48, paren=False)
+                 for p in df.parameter.iloc[::-1]]
         ax.set_yticks(range(len(df)))
         ax.set_yticklabels(names, fontsize=14)
-        ax.set_xscale("log")
-        ax.set_title(title[lang], fontsize=14)
+        if log:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))   # plain text, no mathtext
+        ax.set_title(title[lang], fontsize=16, loc="left")
+        ax.set_ylim(-0.6, len(df) - 0.4)
         ax.grid(axis="x", alpha=0.3)
     handles = [plt.Line2D([], [], color="#cccccc", lw=8, label=t("fig_cal_prior", lang))]
     handles += [plt.Line2D([], [], color=c, lw=3.5, label=LABEL_WORDS[k][lang])
                 for k, c in LABEL_COLORS.items()]
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=14)
     fig.suptitle(t("fig_cal_title", lang))
-    fig.subplots_adjust(bottom=0.12)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig._sim_layout = True
     return axes
 
 
 def fitted_vs_published(df, unit_labels: dict, ind_labels: dict, lang: str = "zh"):
     """Published actuals (black) against the fit's one-step-ahead 90% prediction. Returns axes."""
     setup(lang)
-    import matplotlib.pyplot as plt
     keys = list(dict.fromkeys(zip(df.unit, df.indicator)))
-    ncol = min(3, max(1, len(keys)))
-    nrow = int(np.ceil(max(1, len(keys)) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(WIDTH_IN, 4.2 * nrow + 1.0), dpi=DPI, squeeze=False)
+    fig, axes = _grid(max(1, len(keys)), 3, 4.2)
     for ax, (u, i) in zip(axes.flat, keys):
         sub = df[(df.unit == u) & (df.indicator == i)]
         ax.errorbar(sub.year, sub.predicted_p50, yerr=[sub.predicted_p50 - sub.predicted_p05,
@@ -769,8 +779,6 @@ def fitted_vs_published(df, unit_labels: dict, ind_labels: dict, lang: str = "zh
         ax.set_xticks(sorted(set(sub.year)))
         ax.set_xlim(min(sub.year) - 0.6, max(sub.year) + 0.6)
         ax.grid(axis="y", alpha=0.3)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.set_visible(False)
     axes.flat[0].legend(frameon=False, fontsize=14)
     fig.suptitle(t("fig_fit_title", lang))
     return axes
@@ -780,11 +788,8 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
     """Backtest: the forecast fan from the fit year against the later actuals and the naive
     baselines, one panel per scored unit and indicator. Returns the axes array."""
     setup(lang)
-    import matplotlib.pyplot as plt
     keys = list(dict.fromkeys(zip(scores.unit, scores.indicator)))
-    ncol = min(3, max(1, len(keys)))
-    nrow = int(np.ceil(max(1, len(keys)) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(WIDTH_IN, 4.4 * nrow + 1.0), dpi=DPI, squeeze=False)
+    fig, axes = _grid(max(1, len(keys)), 3, 4.4)
     years = np.array(res.years)
     for ax, (u, i) in zip(axes.flat, keys):
         v = res.indicator("baseline", u, i)
@@ -792,8 +797,8 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
         ok = np.ones(len(years), bool)
         if res.scenario.structure.indicators[i].is_flow:
             ok[0] = False
-        ax.fill_between(years[ok], q[0][ok], q[4][ok], color=COLORS[0], alpha=0.15, lw=0)
-        ax.fill_between(years[ok], q[1][ok], q[3][ok], color=COLORS[0], alpha=0.3, lw=0)
+        ax.fill_between(years[ok], q[0][ok], q[4][ok], color=COLORS[0], alpha=0.15, lw=0, label=t("band90", lang))
+        ax.fill_between(years[ok], q[1][ok], q[3][ok], color=COLORS[0], alpha=0.3, lw=0, label=t("band50", lang))
         ax.plot(years[ok], q[2][ok], color=COLORS[0], lw=2, label=t("median", lang))
         hist = history.get((u, i), [])
         if hist:
@@ -808,8 +813,6 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
         ax.set_xticks(list(years))
         ax.grid(axis="y", alpha=0.3)
         ax.set_ylim(bottom=0)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.set_visible(False)
     if keys:
         axes.flat[0].legend(frameon=False, fontsize=14)
     fig.suptitle(t("fig_backtest", lang))

@@ -135,7 +135,7 @@ def sentences(rd, lang: str) -> list[str]:
     would take; which lever per 万元 (and how much that rests on assumptions); the hardest
     other target; how much of the model the data pin down."""
     ht = headline(rd)
-    tg, sf = rd.targets, rd.scenarios
+    tg = rd.targets
     if ht is None or tg.empty:
         return [tr("hl_none", lang)]
     unit, ind, year, _ = ht

@@ -26,6 +26,8 @@ M: dict[str, dict[str, str]] = {
     "target": {"zh": "规划目标", "en": "Plan target"},
     "median": {"zh": "中位数", "en": "Median"},
     "band80": {"zh": "80%区间", "en": "80% interval"},
+    "band90": {"zh": "90%区间", "en": "90% interval"},
+    "band50": {"zh": "50%区间", "en": "50% interval"},
     "start_assumed": {"zh": "起点为假设（80%范围）", "en": "Assumed start (80% range)"},
     "p_met": {"zh": "达成概率（%）", "en": "P(target met), %"},
     "cost": {"zh": "财政支出（万元）", "en": "Cost (10k yuan)"},
@@ -159,7 +161,7 @@ M: dict[str, dict[str, str]] = {
                 "en": "Rates pooled with {units}: {rates} partially pooled (tau = {tau}), the other rates shared; {source}"},
     "as_not_scored": {"zh": "{unit}{year}年{ind}{value}：未评估（{why}）", "en": "{unit} {ind} {year} = {value}: not scored ({why})"},
     "param_noise": {"zh": "报告噪声尺度", "en": "Reporting-noise scale"},
-    "param_offset": {"zh": "{unit}：{rate}的地区偏移", "en": "{unit}: district offset of {rate}"},
+    "param_offset": {"zh": "{unit}：{rate}偏移", "en": "{unit}: offset of {rate}"},
     "param_start": {"zh": "{unit}：起始{what}", "en": "{unit}: start {what}"},
     "start_hte": {"zh": "有效高企数", "en": "valid HTE"},
     "start_sme": {"zh": "科技型中小企业（非高企）数", "en": "tech SMEs (not HTE)"},
@@ -218,6 +220,7 @@ M: dict[str, dict[str, str]] = {
     "fig_bt_growth": {"zh": "固定增长率", "en": "constant growth"},
     "fig_cal_rates": {"zh": "转移率（年）", "en": "Yearly rates"},
     "fig_cal_starts": {"zh": "起始水平", "en": "Start levels"},
+    "fig_cal_offsets": {"zh": "地区偏移（logit/对数尺度）", "en": "District offsets (logit/log scale)"},
     "fig_cal_prior": {"zh": "先验90%区间", "en": "prior 90%"},
     "fig_cal_title": {"zh": "先验与后验", "en": "Prior vs posterior"},
     "fig_fit_band": {"zh": "拟合90%区间", "en": "fit, 90%"},
@@ -464,7 +467,7 @@ def param_label(name: str, rates: dict, units: dict, lang: str) -> str:
     """A calibration parameter in words: a rate, a district's offset of a rate, a start level,
     or the reporting-noise scale (the id itself where nothing better is known)."""
     unit = lambda u: units.get(u, {}).get(lang, u)  # noqa: E731
-    if name in rates:
+    if name in rates and rates[name].get(lang) not in (None, "", name):
         return rates[name][lang]
     if name == "noise_scale":
         return tr("param_noise", lang)
