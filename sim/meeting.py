@@ -126,8 +126,10 @@ def caveat_lists(row, rd, lang: str) -> tuple[list[str], list[str]]:
     def items(key):
         v = row.get(key, "")
         return [x for x in v.split(";") if x] if isinstance(v, str) else []
+    from .text import variant
     rates = rd.labels["rates"]
-    return [rates.get(x, {}).get(lang, x) for x in items("depends_on_prior_dominated")], items("assumption_sensitive")
+    return ([rates.get(x, {}).get(lang, x) for x in items("depends_on_prior_dominated")],
+            [variant(x, lang) for x in items("assumption_sensitive")])
 
 
 def sentences(rd, lang: str) -> list[str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import meeting
-from .text import ENGLISH_TEXT, LABEL_WORDS, M, col, decimal, note, num, param_label, pct, tr, why
+from .text import ENGLISH_TEXT, LABEL_WORDS, M, col, decimal, note, num, param_label, pct, tr, variant, why
 
 TEMPLATES = Path(__file__).with_name("templates")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -202,9 +202,9 @@ def assumptions(rd, lang: str) -> list[str]:
         if k not in used or not hi > lo:
             continue
         passage = lv.get("passage", "")
-        if lang == "zh" and not re.search(r"[\u4e00-\u9fff]", passage):
-            passage = "—"   # the instrument is described in English only (FACTS.md): see the English pack
-        items.append(tr("as_lever", lang, name=lv[lang], lo=f"{lo:g}", hi=f"{hi:g}", scale=M["scale_logit"][lang],
+        # an instrument described in English only (FACTS.md) has no Chinese passage to quote
+        key = "as_lever" if lang == "en" or re.search(r"[\u4e00-\u9fff]", passage) else "as_lever_nopassage"
+        items.append(tr(key, lang, name=lv[lang], lo=f"{lo:g}", hi=f"{hi:g}", scale=M["scale_logit"][lang],
                         passage=passage, source=lv.get("strength_source", ""), cost=lv.get("cost_note", "")))
     pool = rd.manifest.get("pooling")
     if pool:
@@ -303,7 +303,7 @@ def write_html(rd, lang: str = "zh", font: str | None = None, figs: Path | None 
 
 # ---- the workbook --------------------------------------------------------------------------
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-PERCENT = {"p_met", "mc_se", "p_certified", "p_lo", "p_hi", "p"}
+PERCENT = {"p_met", "mc_se", "p_certified", "p_lo", "p_hi", "p"}   # and every p_met_<variant>
 MONEY = re.compile(r"10k_yuan")
 FIRMS = {"mean", "p05", "p10", "p25", "p50", "p75", "p90", "p95", "target", "median", "extra_vs_baseline_p50",
          "extra_vs_baseline_p10", "extra_vs_baseline_p90", "extra_vs_baseline_mean", "extra_mc_se", "outcome_at_p10",
@@ -328,6 +328,11 @@ def _localise(df: pd.DataFrame, rd, lang: str) -> pd.DataFrame:
     if "levers" in df.columns:
         df["levers"] = [M["comma"][lang].join(rd.labels["levers"].get(x, {}).get(lang, x) for x in str(v).split(";") if x)
                         if isinstance(v, str) else v for v in df["levers"]]
+    for c in ("assumption_sensitive", "depends_on_prior_dominated"):
+        if c in df.columns:
+            f = variant if c == "assumption_sensitive" else (lambda x, _l: rd.labels["rates"].get(x, {}).get(_l, x))
+            df[c] = [M["comma"][lang].join(f(x, lang) for x in v.split(";") if x) if isinstance(v, str) else v
+                     for v in df[c]]
     if "single_lever" in df.columns:
         df["single_lever"] = [M["yes" if bool(v) else "no"][lang] for v in df["single_lever"]]
     return df
@@ -367,7 +372,7 @@ def workbook_sheets(rd, lang: str) -> list[tuple[str, pd.DataFrame]]:
 
 
 def _number_format(c: str) -> str | None:
-    if c in PERCENT:
+    if c in PERCENT or c.startswith("p_met_"):
         return "0.0%"
     if MONEY.search(c) or c in FIRMS:
         return "#,##0"

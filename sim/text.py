@@ -157,9 +157,12 @@ M: dict[str, dict[str, str]] = {
     "as_lever": {"zh": "{name}：效果强度为假设，在{lo}至{hi}之间（{scale}尺度）均匀抽取；原文：“{passage}”",
                  "en": "{name}: effect strength an assumption, drawn uniformly from {lo} to {hi} ({scale} scale): "
                        "{source}; {cost}"},
+    "as_lever_nopassage": {"zh": "{name}：效果强度为假设，在{lo}至{hi}之间（{scale}尺度）均匀抽取。",
+                           "en": "{name}: effect strength an assumption, drawn uniformly from {lo} to {hi} ({scale} "
+                                 "scale): {source}; {cost}"},
     "as_pool": {"zh": "与{units}合并估计：{rates}部分共享（tau={tau}），其余转移率完全共享。",
                 "en": "Rates pooled with {units}: {rates} partially pooled (tau = {tau}), the other rates shared; {source}"},
-    "as_not_scored": {"zh": "{unit}{year}年{ind}{value}：未评估（{why}）", "en": "{unit} {ind} {year} = {value}: not scored ({why})"},
+    "as_not_scored": {"zh": "{unit}{year}年{ind}：{value}，未评估（{why}）", "en": "{unit} {ind} {year} = {value}: not scored ({why})"},
     "param_noise": {"zh": "报告噪声尺度", "en": "Reporting-noise scale"},
     "param_offset": {"zh": "{unit}：{rate}偏移", "en": "{unit}: offset of {rate}"},
     "param_start": {"zh": "{unit}：起始{what}", "en": "{unit}: start {what}"},
@@ -167,6 +170,10 @@ M: dict[str, dict[str, str]] = {
     "start_sme": {"zh": "科技型中小企业（非高企）数", "en": "tech SMEs (not HTE)"},
     "start_reserve": {"zh": "培育库企业数", "en": "reserve firms"},
     "start_leader_share": {"zh": "领军企业占比", "en": "share of leaders"},
+    "var_priors_x0.5": {"zh": "先验宽度减半", "en": "priors x0.5"},
+    "var_priors_x2": {"zh": "先验宽度加倍", "en": "priors x2"},
+    "var_def_tech_sme_excl_hte": {"zh": "科技型中小企业口径不含高企", "en": "tech SMEs counted without HTEs"},
+    "var_def_hte_new_incl_relocated": {"zh": "新认定高企口径含迁入", "en": "new HTE counted with relocations"},
     "why_not_modelled": {"zh": "模型不含该指标", "en": "indicator not modelled"},
     "why_start": {"zh": "不晚于起始年份{x}", "en": "at or before the start year {x}"},
     "why_horizon": {"zh": "晚于预测终点{x}", "en": "after the horizon {x}"},
@@ -331,6 +338,7 @@ COLUMNS: dict[str, dict[str, str]] = {
     "factor_p10": {"zh": "因素10%分位", "en": "Factor, 10th pct"},
     "factor_p90": {"zh": "因素90%分位", "en": "Factor, 90th pct"},
     "strength_assumed": {"zh": "效果强度为假设", "en": "Effect size assumed"},
+    "assumption_sensitive": {"zh": "对假设敏感", "en": "Assumption-sensitive"},
     "name": {"zh": "名称", "en": "Name"},
     "base": {"zh": "现值", "en": "Current value"},
     "required": {"zh": "所需值", "en": "Required value"},
@@ -360,6 +368,8 @@ def tr(key: str, lang: str, /, **fields) -> str:
 
 def col(name: str, lang: str) -> str:
     """A column header with its unit (the column id itself when the catalogue has none)."""
+    if name not in COLUMNS and name.startswith("p_met_"):   # a sensitivity variant's P(met)
+        return f"{COLUMNS['p_met'][lang]}{M['sep'][lang]}{variant(name[6:], lang)}"
     return COLUMNS.get(name, {}).get(lang, name)
 
 
@@ -478,3 +488,8 @@ def param_label(name: str, rates: dict, units: dict, lang: str) -> str:
         what = M.get(f"start_{parts[1]}", {}).get(lang, parts[1])
         return tr("param_start", lang, unit=unit(parts[0]), what=what)
     return name
+
+
+def variant(name: str, lang: str) -> str:
+    """A sensitivity variant (sim.sensitivity) in words."""
+    return M.get(f"var_{name}", {}).get(lang, name)

@@ -386,3 +386,14 @@ def test_progress_stays_off_when_output_is_not_a_terminal(capsys):
         assert list(it) == [1, 2, 3]
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+def test_sensitivity_variants_and_parameters_have_words():
+    from sim.text import col, param_label, variant
+    for name in ("priors_x0.5", "priors_x2", "def_tech_sme_excl_hte", "def_hte_new_incl_relocated"):
+        assert not ascii_words(variant(name, "zh")) and not ascii_words(col(f"p_met_{name}", "zh"))
+    rates = {"renew": {"zh": "高企到期重新认定率", "en": "HTE renewal rate"}}
+    units = {"yuyao": {"zh": "余姚市", "en": "Yuyao"}}
+    assert param_label("yuyao.offset.renew", rates, units, "zh") == "余姚市：高企到期重新认定率偏移"
+    assert param_label("yuyao.hte", rates, units, "zh") == "余姚市：起始有效高企数"
+    assert not ascii_words(param_label("noise_scale", rates, units, "zh"))
