@@ -279,7 +279,7 @@ def cost_vs_extra(rd, ax=None, lang: str = "zh"):
         ax.errorbar([r.extra_cost_mean_10k_yuan], [r.extra_p50], yerr=[[r.extra_p50 - r.extra_p10],
                                                                        [r.extra_p90 - r.extra_p50]],
                     fmt=st["marker"], color=st["color"], ms=13, capsize=6, lw=2, zorder=3)
-        ax.annotate(wrap(rd.policy_label(r.scenario, lang), 12 if lang == "zh" else 22),
+        ax.annotate(wrap(rd.policy_label(r.scenario, lang), 14 if lang == "zh" else 22),
                     (r.extra_cost_mean_10k_yuan, r.extra_p50), textcoords="offset points", xytext=(12, 6),
                     fontsize=15, color=st["color"], zorder=4)
     ax.axhline(0, color="black", lw=0.8)
@@ -368,7 +368,7 @@ def cost_vs_probability(rd, ax=None, lang: str = "zh"):
                     xerr=[[r.cost_to_year_p50_10k_yuan - r.cost_to_year_p10_10k_yuan],
                           [r.cost_to_year_p90_10k_yuan - r.cost_to_year_p50_10k_yuan]],
                     fmt=st["marker"], ms=13, color=st["color"], capsize=5, lw=2)
-        ax.annotate(wrap(rd.policy_label(pol, lang), 12 if lang == "zh" else 22), (r.cost_to_year_p50_10k_yuan, 100 * r.p_met),
+        ax.annotate(wrap(rd.policy_label(pol, lang), 14 if lang == "zh" else 22), (r.cost_to_year_p50_10k_yuan, 100 * r.p_met),
                     textcoords="offset points", xytext=(10, 8), fontsize=15, color=st["color"])
     ax.set_xlabel(tr("fig_cost_total", lang, year=ht["year"]))
     ax.set_ylabel(t("p_met", lang))
