@@ -398,7 +398,7 @@ def find_mode(model: Reduced, rng: np.random.Generator, starts: int = 3):
 
 def fit(sc: Scenario, draws: int = N_DRAWS, seed: int | None = None, rows=None, until: int | None = None,
         prior_scale: float = 1.0, withheld: tuple[str, ...] = (), chains: int = 32, steps: int = 200,
-        max_rounds: int = 40, **_) -> Calibration:
+        max_rounds: int = 40, **_) -> Calibration:   # 40: DEFAULT_ROUNDS
     """Fit a scenario's rates and start levels; return the posterior draws.
 
     The sampler runs in rounds of ``steps`` steps of ``chains`` chains until every
@@ -459,7 +459,7 @@ def fit(sc: Scenario, draws: int = N_DRAWS, seed: int | None = None, rows=None, 
                        evals_per_step=float(diag.get("evals_per_step", np.nan)),
                        pareto_khat=float(diag.get("khat", np.nan)),
                        rounds=int(diag.get("rounds", 0)), chains=int(chains), steps_per_round=int(steps),
-                       converged=converged, sampled_parameters=int(len(model.keep)),
+                       converged=converged, max_rounds=int(max_rounds), sampled_parameters=int(len(model.keep)),
                        prior_parameters=int(len(free)))
     return Calibration(space, full.n_rates, mode, cov, X, zm, zc, full.T[sc.unit], full.n_obs, tuple(notes),
                        diagnostics, tuple(map(float, rhat)), tuple(map(float, ess_b)), tuple(map(float, ess_t)),
@@ -490,6 +490,7 @@ def fit_key(sc: Scenario, **settings) -> str:
 
 
 THOROUGH = dict(max_rounds=80)
+DEFAULT_ROUNDS = 40
 
 
 def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False, **kw):
@@ -497,16 +498,18 @@ def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, th
 
     The key covers the inputs, not the sampler's budget: a fit stops when it has converged,
     so a longer budget (``thorough``, for ``sim calibrate``) only matters for a fit that had
-    not; a cached preliminary fit is refitted when asked to be thorough. Returns
+    not; a cached preliminary fit is refitted unless it already had the budget asked for. Returns
     (calibration, key, reused). The cache is a convenience: an unwritable folder just
     means no cache.
     """
     key = fit_key(sc, seed=seed, **kw)
     path = Path(sc.fit_cache) / f"{key}.npz" if sc.fit_cache else None
+    budget = (THOROUGH if thorough else {}).get("max_rounds", kw.get("max_rounds", DEFAULT_ROUNDS))
     if use_cache and path is not None and path.is_file():
         try:
             cal = load_fit(sc, path, seed=seed, **kw)
-            if not thorough or cal.converged:
+            # a preliminary fit is reused only when it already had the budget a new one would get
+            if cal.converged or cal.diagnostics.get("max_rounds", 0) >= budget:
                 return cal, key, True
         except (OSError, ValueError, KeyError):
             pass

@@ -50,39 +50,42 @@ def check(scenario):
 @click.option("--refit", is_flag=True, help="Fit again even if a cached fit of the same inputs exists.")
 @click.option("--sensitivity", is_flag=True,
               help="Refit with priors x0.5 and x2 and alternative definitions; flag targets whose P(met) moves > 0.10.")
-def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity):
+@click.option("-v", "--verbose", is_flag=True, help="Also print every target and scenario, and the calibration notes.")
+def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity, verbose):
     """Calibrate, project every scenario, and write a new run folder."""
     from .calibrate import cached_fit
+    from .meeting import terminal
+    from .progress import stage
     from .project import project
     from .report import write_run
+    from .rundata import load_run
     from .scenario import load_scenario
+    from .text import M, tr
     try:
         sc = load_scenario(scenario)
-        cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit)
-        res = project(sc, cal, n_paths=paths, seed=seed)
-        if sensitivity:
-            import dataclasses
+        with stage(tr("stage_fit", lang)):
+            cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit)
+        with stage(tr("stage_project", lang)):
+            res = project(sc, cal, n_paths=paths, seed=seed)
+            if sensitivity:
+                import dataclasses
 
-            from .sensitivity import sensitivity as run_sensitivity
-            sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
-            res = dataclasses.replace(res, sensitivity=sens)
+                from .sensitivity import sensitivity as run_sensitivity
+                sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
+                res = dataclasses.replace(res, sensitivity=sens)
         dest = write_run(res, out, lang=lang, figures=not no_figures)
+        rd = load_run(dest)
     except SimError as exc:
         _fail(exc)
-    d = cal.diagnostics
-    click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
-               f"({len(cal.draws)} posterior draws, {cal.n_obs} actuals, {d['chains']} chains x "
-               f"{d['rounds'] * d['steps_per_round']:,} steps; split R-hat up to {d['rhat_max']:.3f}, "
-               f"minimum ESS {min(d['ess_bulk_min'], d['ess_tail_min']):,.0f}"
-               + ("" if cal.converged else "; PRELIMINARY: not converged") + ")")
-    for note in cal.notes:
-        click.echo(f"calibration: {note}")
-    for line in res.headlines(lang):
+    for line in terminal(rd, lang, reused, verbose):
         click.echo(line)
     from .update import terminal_lines
     for line in terminal_lines(dest, lang):
         click.echo(line)
-    click.echo(f"wrote {dest}")
+    files = M["comma"][lang].join(p.name for p in sorted(dest.glob("report_*")))
+    click.echo(tr("term_wrote", lang, path=dest, files=files or "csv"))
+    if not verbose:
+        click.echo(tr("term_more", lang))
 
 
 def _labels(sc):
@@ -103,11 +106,14 @@ def calibrate(scenario, out, lang, refit):
     from . import figures as fg
     from .calibrate import cached_fit, fitted_vs_published
     from .prior_predictive import evidence, growth_table
+    from .progress import stage
     from .report import new_folder
     from .scenario import load_scenario
+    from .text import tr
     try:
         sc = load_scenario(scenario)
-        cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True)
+        with stage(tr("stage_fit", lang)):
+            cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True)
         summ = cal.summary()
         fv = fitted_vs_published(sc, cal)
         pp, ev = growth_table(sc, seed=sc.seed), evidence(sc)
@@ -120,23 +126,15 @@ def calibrate(scenario, out, lang, refit):
             fg.save(fg.prior_predictive_chart(pp, ev, units, inds, sc.structure.headline, lang),
                     str(d / "prior_predictive"), svg=True)
             rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
-            fg.save(fg.prior_vs_posterior(summ, rate_labels, lang).flat[0], str(d / "prior_vs_posterior"), svg=True)
+            fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units).flat[0], str(d / "prior_vs_posterior"), svg=True)
             if len(fv):
                 fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
     except SimError as exc:
         _fail(exc)
-    d = cal.diagnostics
-    click.echo(f"calibration: {'reused the cached fit' if reused else 'fitted; cached as'} {key} "
-               f"({d['chains']} chains x {d['rounds'] * d['steps_per_round']:,} steps; split R-hat up to "
-               f"{d['rhat_max']:.3f}, minimum ESS {min(d['ess_bulk_min'], d['ess_tail_min']):,.0f}"
-               + ("" if cal.converged else "; PRELIMINARY: not converged") + ")")
-    for note in cal.notes:
-        click.echo(f"calibration: {note}")
-    click.echo(f"{'parameter':28s} {'prior 90%':>24s} {'posterior 90%':>24s} {'contraction':>11s}  label")
-    for _, r in summ.iterrows():
-        click.echo(f"{r.parameter:28s} {r.prior_p05:11.4g}-{r.prior_p95:<11.4g} {r.post_p05:11.4g}-{r.post_p95:<11.4g} "
-                   f"{r.contraction:11.2f}  {r.label}")
-    click.echo(f"wrote {f['path']}")
+    from .meeting import calibration_lines
+    for line in calibration_lines(sc, cal, summ, key, reused, lang):
+        click.echo(line)
+    click.echo(tr("cal_wrote", lang, path=f["path"]))
 
 
 @main.command()
@@ -153,7 +151,10 @@ def backtest(scenario, until, leave, paths, seed, out, lang):
     leave a whole district out."""
     from .backtest import run_backtest
     try:
-        folder, lines = run_backtest(scenario, until, leave, paths, seed, out, lang)
+        from .progress import stage
+        from .text import tr
+        with stage(tr("stage_backtest", lang)):
+            folder, lines = run_backtest(scenario, until, leave, paths, seed, out, lang)
     except SimError as exc:
         _fail(exc)
     for line in lines:
@@ -206,10 +207,15 @@ def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, ou
                                  f"none for {ind} in {year}")
             value = found[0].value
         g = Goal(unit, ind, year, float(value), prob)
-        cal, key, reused = cached_fit(sc)
-        rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
-        for r in rows:
+        from .progress import stage
+        from .text import tr
+        with stage(tr("stage_fit", lang)):
+            cal, key, reused = cached_fit(sc)
+        with stage(tr("stage_goal", lang)):
+            rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
+        for r in rows:   # both languages, so that either report shows the answers in its own
             r["sentence"] = sentence(r, g, sc, lang)
+            r["sentence_zh"], r["sentence_en"] = sentence(r, g, sc, "zh"), sentence(r, g, sc, "en")
         gdf, fdf = pd.DataFrame(rows), pd.DataFrame(frontier)
         with new_folder(Path(out) / Path(scenario).stem, "goal") as f:
             d = f["path"]
@@ -289,13 +295,13 @@ def compare(run_a, run_b, paths, fits, lang):
 @click.option("--goal", "goal_folder", type=click.Path(file_okay=False), default=None,
               help="A folder written by 'sim goal' whose answers go into the report's 'what it would take'.")
 def report(run_folder, lang, goal_folder):
-    """Re-render a finished run's figures, report.html and report.xlsx (no simulation)."""
+    """Re-render a finished run's figures, report_<lang>.html and report_<lang>.xlsx (no simulation)."""
     from .report import rerender
     try:
         folder = rerender(run_folder, lang, goal_folder)
     except SimError as exc:
         _fail(exc)
-    click.echo(f"wrote {folder / 'report.html'} and {folder / 'report.xlsx'}")
+    click.echo(f"wrote {folder / f'report_{lang}.html'} and {folder / f'report_{lang}.xlsx'}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .results import is_scored, pct, target_phrase
+from .results import is_scored, target_phrase
+from .text import pct
 from .update import SNAPSHOT
 
 GROUPS = ("new_data", "priors_starts", "levers")

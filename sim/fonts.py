@@ -5,19 +5,18 @@ figure is made, never on import; no system font is needed."""
 from __future__ import annotations
 
 FAMILY = "Noto Sans CJK SC"
-_done = False
 
 
 def use_cjk_font() -> str:
-    """Register the bundled font with matplotlib (once) and make it the default family."""
-    global _done
+    """Register the bundled font with matplotlib (once: matplotlib's font list says whether it
+    is there) and make it the default family."""
     import matplotlib
+    import noto_cjk_sans_otc
     from matplotlib import font_manager
 
-    if not _done:
-        import noto_cjk_sans_otc
-        font_manager.fontManager.addfont(str(noto_cjk_sans_otc.FONT_PATH))
-        _done = True
+    path = str(noto_cjk_sans_otc.FONT_PATH)
+    if not any(f.fname == path for f in font_manager.fontManager.ttflist):
+        font_manager.fontManager.addfont(path)
     matplotlib.rcParams["font.family"] = [FAMILY]
     matplotlib.rcParams["axes.unicode_minus"] = True
     matplotlib.rcParams["svg.hashsalt"] = "sim"
@@ -27,7 +26,7 @@ def use_cjk_font() -> str:
 def subset_font_base64(text: str) -> str:
     """The SC face of the bundled font, subset to the characters of ``text``, as base64 OTF.
 
-    Lets report.html carry its own Chinese font (a few hundred kB) so it renders the same
+    Lets report_<lang>.html carry its own Chinese font (a few hundred kB) so it renders the same
     on a machine with no CJK font. fontTools comes with matplotlib.
     """
     import base64
@@ -47,6 +46,7 @@ def subset_font_base64(text: str) -> str:
         sub = subset.Subsetter(opts)
         sub.populate(text=text + "0123456789,.%–-()（）：:")
         sub.subset(face)
+        face.recalcTimestamp = False   # same text, same bytes
         buf = io.BytesIO()
         face.save(buf)
     return base64.b64encode(buf.getvalue()).decode("ascii")

@@ -1,294 +1,464 @@
-"""The meeting pack: ``report.html`` (self-contained: figures inline, no external resources)
-and ``report.xlsx`` (every table of the run as a sheet, units in the headers), both drawn
-from a run folder's tables, in Chinese or English.
+"""The meeting pack: ``report_<lang>.html`` (self-contained: figures and a font subset inline,
+no external resources; A4-landscape print stylesheet) and ``report_<lang>.xlsx`` (the
+comparison sheet first, then every table; localised headers with units, number formats,
+frozen header row, filters, column widths), both drawn from a run folder's tables.
 
-The headline sentences are generated from ``targets.csv`` and ``scenarios.csv``; every
-number in them is a rounded value of those tables (tests check it).
+The page is rendered from jinja2 templates (``sim/templates``) with autoescaping, so every
+value read from a file is escaped. The answers come from :mod:`sim.meeting`, every word from
+:mod:`sim.text`. Same tables, same bytes: no timestamps in the font, the zip or the
+workbook properties.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import io
 import math
+import re
+import zipfile
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-T = {
-    "title": {"zh": "科技企业培育目标测算报告", "en": "Science & technology enterprise targets: projection report"},
-    "headlines": {"zh": "要点", "en": "Headlines"},
-    "comparison": {"zh": "方案比较", "en": "Scenario comparison"},
-    "fans": {"zh": "预测扇形图", "en": "Projections"},
-    "costs": {"zh": "财政成本", "en": "Costs"},
-    "goal": {"zh": "达成目标需要什么", "en": "What it would take"},
-    "subunits": {"zh": "分区进度", "en": "Sub-unit status"},
-    "sensitivity": {"zh": "变动分解与敏感性", "en": "Components of change and sensitivity"},
-    "assumptions": {"zh": "假设与说明", "en": "Assumptions and caveats"},
-    "sources": {"zh": "数据来源", "en": "Data sources"},
-    "run": {"zh": "运行信息", "en": "Run"},
-}
-UNITS = {  # header suffixes for the Excel sheets
-    "mean": "firms", "p05": "firms", "p10": "firms", "p25": "firms", "p50": "firms", "p75": "firms", "p90": "firms",
-    "p95": "firms", "target": "firms", "median": "firms", "value": "as published", "p_met": "probability",
-    "mc_se": "probability", "extra_vs_baseline_p50": "firms", "extra_vs_baseline_p10": "firms",
-    "extra_vs_baseline_p90": "firms", "extra_vs_baseline_mean": "firms", "extra_mc_se": "firms",
-    "outcome_at_p10": "firms", "outcome_at_p90": "firms", "outcome_median": "firms", "swing": "firms",
-    "contraction": "share of prior variance", "year": "year",
-}
+from . import meeting
+from .results import is_scored, target_phrase
+from .update import sentences as update_sentences
+from .text import ENGLISH_TEXT, LABEL_WORDS, M, col, decimal, note, num, param_label, pct, tr, variant, why
+
+TEMPLATES = Path(__file__).with_name("templates")
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-from .results import caveats, is_scored, pct, target_phrase  # noqa: E402  (one rule for every sentence)
+def report_name(lang: str, suffix: str) -> str:
+    return f"report_{lang}.{suffix}"
 
 
-def num(v: float) -> str:
-    return f"{v:,.0f}"
+@lru_cache(maxsize=1)
+def _env():
+    import jinja2
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                              trim_blocks=False, lstrip_blocks=False, keep_trailing_newline=True)
 
 
-def headline_sentences(rd, lang: str = "zh") -> list[str]:
-    """Three to five sentences for the top of the report, from the run's tables."""
-    out = []
-    ht = rd.manifest.get("headline_target")
-    tg, sf = rd.targets, rd.scenarios
-    if ht is None or tg.empty:
-        return ["本次运行没有可评估的规划目标。" if lang == "zh" else "This run has no plan target to score."]
-    unit, ind, year = ht["unit"], ht["indicator"], ht["year"]
-    ul, il = rd.unit_label(unit, lang), rd.ind_label(ind, lang)
-    base = tg[(tg.unit == unit) & (tg.indicator == ind) & (tg.year == year) & (tg.scenario == "baseline")].iloc[0]
-    pol = rd.policy_label("baseline", lang)
-    dep_names, sens = caveats(base, {k: v[lang] for k, v in rd.labels["rates"].items()})
-    if not is_scored(base):   # the outcome is already published
-        out.append(f"{year}年{ul}{il}目标{num(base.target)}家：{target_phrase(base, 'zh')}。" if lang == "zh" else
-                   f"{ul} {il} {year}, target {num(base.target)}: {target_phrase(base, 'en')}.")
-    elif lang == "zh":
-        out.append(f"按{pol}，{year}年{ul}{il}达到{num(base.target)}家的概率约为{pct(base.p_met)}"
-                   f"（中位数{num(base['median'])}家，80%区间{num(base.p10)}–{num(base.p90)}家）。"
-                   + (f"该概率取决于主要由先验假设确定的参数：{'、'.join(dep_names)}。" if dep_names else "")
-                   + (f"该概率对假设敏感（{'、'.join(sens)}）。" if sens else ""))
-    else:
-        out.append(f"Under the scenario '{pol}', the probability that {ul} reaches {num(base.target)} {il} in {year} "
-                   f"is about {pct(base.p_met)} (median {num(base['median'])}, 80% interval {num(base.p10)}–{num(base.p90)})."
-                   + (f" It depends on prior-dominated rates: {', '.join(dep_names)}." if dep_names else "")
-                   + (f" It is assumption-sensitive ({', '.join(sens)})." if sens else ""))
-    alt = sf[(sf.unit == unit) & (sf.indicator == ind) & (sf.year == year) & (sf.scenario != "baseline")]
-    alt = alt[alt.p_met.notna()]
-    if not alt.empty:
-        best = alt.sort_values(["p_met", "scenario"], ascending=[False, True]).iloc[0]
-        bl = rd.policy_label(best.scenario, lang)
-        extra = best.extra_cost_mean_10k_yuan
-        if lang == "zh":
-            s = (f"各备选方案中“{bl}”最高，达成概率约为{pct(best.p_met)}，比现行政策多{num(best.extra_vs_baseline_p50)}家"
-                 f"（中位数），至{year}年累计多支出约{num(extra)}万元")
-            if isinstance(best.cost_per_extra_unit_10k_yuan, float) and not math.isnan(best.cost_per_extra_unit_10k_yuan):
-                s += f"，每多一家约{num(best.cost_per_extra_unit_10k_yuan)}万元"
-            out.append(s + "。")
-        else:
-            s = (f"Of the alternatives, '{bl}' does best: about {pct(best.p_met)}, {num(best.extra_vs_baseline_p50)} more "
-                 f"firms than current policy (median) for about {num(extra)} (10k yuan) more by {year}")
-            if isinstance(best.cost_per_extra_unit_10k_yuan, float) and not math.isnan(best.cost_per_extra_unit_10k_yuan):
-                s += f", about {num(best.cost_per_extra_unit_10k_yuan)} per extra firm"
-            out.append(s + ".")
-    others = tg[(tg.unit == unit) & (tg.scenario == "baseline") & ~((tg.indicator == ind) & (tg.year == year))]
-    others = others[others.p_met.notna()]
-    if not others.empty:
-        lo = others.sort_values(["p_met", "year"]).iloc[0]
-        li = rd.ind_label(lo.indicator, lang)
-        out.append(f"现行政策下最难实现的其他目标：{lo.year}年{li}{num(lo.target)}家，概率约为{pct(lo.p_met)}"
-                   f"（中位数{num(lo['median'])}家）。" if lang == "zh" else
-                   f"The hardest other target under current policy: {li} {num(lo.target)} in {lo.year}, "
-                   f"about {pct(lo.p_met)} (median {num(lo['median'])}).")
-    cal = rd.calibration
-    rates = cal[~cal.parameter.str.contains(r"\.") & (cal.parameter != "noise_scale")]
-    n_prior = int((rates.label == "prior-dominated").sum())
-    n_data = int((rates.label == "data-informed").sum())
-    out.append(f"{len(rates)}个转移率中，{n_data}个主要由已公布数据确定，{n_prior}个主要取决于先验假设（见“假设与说明”）。"
-               if lang == "zh" else
-               f"Of {len(rates)} transition rates, {n_data} are pinned down by published data and {n_prior} rest "
-               f"mainly on prior assumptions (see 'Assumptions and caveats').")
-    from .update import sentences
-    return out + sentences(rd.manifest, lang)   # movement since the previous run; new actuals
+def _markup(s: str):
+    import markupsafe
+    return markupsafe.Markup(s)
 
 
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+# ---- tables -------------------------------------------------------------------------------
+def html_table(head: list[str], rows: list[list], text_cols=(0,), cls: str = "") -> object:
+    return _markup(_env().get_template("table.html.j2").render(head=head, rows=rows, text_cols=set(text_cols), cls=cls))
 
 
-def _table(df: pd.DataFrame, floatfmt="{:,.2f}") -> str:
-    def fmt(v):
-        if isinstance(v, float):
-            if math.isnan(v):
-                return ""
-            return f"{v:,.0f}" if abs(v) >= 100 or v == int(v) else floatfmt.format(v)
-        return html.escape(str(v))
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = "".join("<tr>" + "".join(f"<td>{fmt(v)}</td>" for v in row) + "</tr>" for row in df.itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+def _pol(rd, lang):
+    return lambda p: rd.policy_label(p, lang) if p in rd.policy_names else str(p)
 
 
-CSS = """body{font-family:'SimReport','Noto Sans CJK SC','Noto Sans SC','Microsoft YaHei','PingFang SC',sans-serif;max-width:1200px;
-margin:2em auto;padding:0 1em;color:#222;font-size:18px;line-height:1.55}h1{font-size:30px;border-bottom:3px solid #1f4e79}
-h2{font-size:24px;color:#1f4e79;margin-top:1.6em}ul.headlines li{font-size:21px;margin:.45em 0}
-table{border-collapse:collapse;font-size:14px;margin:.6em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
-th{background:#eef3f8}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}img{max-width:100%}
-.small{font-size:13px;color:#555}.bad{color:#c62828}.good{color:#2e7d32}"""
+def _unit(rd, lang):
+    return lambda u: rd.labels["units"].get(u, {}).get(lang, str(u))
 
 
-def font_charset(rd) -> str:
-    """Every character the report can show: the run's tables and manifest, and this module's
-    templates (a superset of the page's text, known before the page is built)."""
-    chars = set(Path(__file__).read_text(encoding="utf-8"))
-    for p in rd.folder.iterdir():
-        if p.suffix in (".csv", ".json"):
-            chars |= set(p.read_text(encoding="utf-8"))
-    return "".join(sorted(c for c in chars if c.isprintable()))
+def _ind(rd, lang):
+    return lambda i: rd.labels["indicators"].get(i, {}).get(lang, str(i))
 
 
-def write_html(rd, lang: str = "zh", font: str | None = None) -> Path:
-    """Write ``report.html`` into the run folder (figures must exist in figures/).
+def key_table_html(rd, lang: str):
+    kt = meeting.key_table(rd, lang)
+    keys = meeting.key_targets(rd)
+    if kt.empty or not keys:
+        return None
+    head = [col("scenario", lang)]
+    for ind, year, target in keys:
+        what = (f"{rd.ind_label(ind, lang)} {year}≥{num(target)}" if lang == "zh" else
+                f"{rd.ind_label(ind, lang)} {year} >= {num(target)}")
+        head += [f"{what}{M['sep'][lang]}{M['term_head_p'][lang]}", f"{what}{M['sep'][lang]}{col('median', lang)}"]
+    has_rank = not rd.ranking.empty
+    if has_rank:
+        head += [col("extra_p50", lang), col("cost_per_extra_p50_10k_yuan", lang)]
+    rows = []
+    for _, r in kt.iterrows():
+        row = [r.label]
+        for ind, year, _ in keys:
+            row += [pct(r[(ind, year, "p")]), num(r[(ind, year, "median")])]
+        if has_rank:
+            base = r.scenario == meeting.BASE
+            row += ["" if base else f"{r.extra:+,.0f}", "" if base else num(r.cost_per)]
+        rows.append(row)
+    return html_table(head, rows)
 
-    ``font``: the base64 font subset to embed (computed from :func:`font_charset` if None).
-    """
-    L = lambda k: T[k][lang]  # noqa: E731
-    figs = rd.folder / "figures"
-    man = rd.manifest
-    parts = [f"<!DOCTYPE html><html lang=\"{'zh-CN' if lang == 'zh' else 'en'}\"><head><meta charset=\"utf-8\">"
-             f"<title>{html.escape(rd.labels['scenario'][lang])}: {L('title')}</title><style>{CSS}</style></head><body>",
-             f"<h1>{html.escape(rd.labels['scenario'][lang])}：{L('title')}</h1>" if lang == "zh" else
-             f"<h1>{html.escape(rd.labels['scenario'][lang])}: {L('title')}</h1>",
-             f"<h2 id=\"headlines\">{L('headlines')}</h2><ul class=\"headlines\">"]
-    parts += [f"<li>{html.escape(s)}</li>" for s in headline_sentences(rd, lang)]
-    parts.append("</ul>")
 
-    # scenario comparison
-    sf = rd.scenarios[rd.scenarios.unit == rd.main_unit].copy()
-    if not sf.empty:
-        sf["scenario"] = [rd.policy_label(p, lang) for p in sf.scenario]
-        sf["indicator"] = [rd.ind_label(i, lang) for i in sf.indicator]
-        sf["status"] = ["" if is_scored(r) else target_phrase(r, lang) for _, r in sf.iterrows()]
-        cols = {"scenario": ("方案", "Scenario"), "indicator": ("指标", "Indicator"), "year": ("年份", "Year"),
-                "target": ("目标（家）", "Target (firms)"), "p_met": ("达成概率", "P(met)"),
-                "status": ("已公布结果", "Published outcome"),
-                "extra_vs_baseline_p50": ("较现行政策增加（中位数，家）", "Extra vs baseline (median, firms)"),
-                "cost_to_year_p50_10k_yuan": ("累计成本中位数（万元）", "Total cost, median (10k yuan)"),
-                "cost_per_extra_unit_10k_yuan": ("每增加一家成本（万元）", "Cost per extra firm (10k yuan)")}
-        k = 0 if lang == "zh" else 1
-        view = sf[list(cols)].rename(columns={c: v[k] for c, v in cols.items()})
-        parts += [f"<h2 id=\"comparison\">{L('comparison')}</h2>", _table(view)]
-        for f in ("p_met_by_scenario", "cost_vs_probability"):
-            if (figs / f"{f}.png").is_file():
-                parts.append(_img(figs / f"{f}.png", f))
-    parts.append(f"<h2 id=\"fans\">{L('fans')}</h2>")
-    for p in sorted(figs.glob("fan_*.png")):
-        parts.append(_img(p, p.stem))
-    # costs
+def ranking_table_html(rd, lang: str):
+    rk = meeting.ranked(rd)
+    if rk.empty:
+        return None
+    head = [col(c, lang) for c in ("rank", "scenario", "levers", "extra_p50", "extra_cost_mean_10k_yuan",
+                                   "cost_per_extra_p50_10k_yuan")]
+    head += [M["band80"][lang], col("per_100wan_p50", lang), col("cost_per_extra_low_10k_yuan", lang),
+             col("cost_per_extra_high_10k_yuan", lang)]
+    levers = rd.labels["levers"]
+    rows = []
+    for _, r in rk.iterrows():
+        names = [levers.get(x, {}).get(lang, x) for x in str(r.levers).split(";") if x and x != "nan"]
+        rows.append([int(r["rank"]), rd.policy_label(r.scenario, lang), M["comma"][lang].join(names),
+                     f"{r.extra_p50:+,.0f}", num(r.extra_cost_mean_10k_yuan), num(r.cost_per_extra_p50_10k_yuan),
+                     meeting.money_range(r.cost_per_extra_p10_10k_yuan, r.cost_per_extra_p90_10k_yuan, lang,
+                                         r.cost_per_extra_p50_10k_yuan),
+                     decimal(r.per_100wan_p50), num(r.cost_per_extra_low_10k_yuan), num(r.cost_per_extra_high_10k_yuan)])
+    return html_table(head, rows, text_cols=(1, 2))
+
+
+def targets_table_html(rd, lang: str):
+    tg = rd.targets
+    if tg.empty:
+        return None
+    u, i, p = _unit(rd, lang), _ind(rd, lang), _pol(rd, lang)
+    order = {x: k for k, x in enumerate([rd.main_unit] + list(rd.sub_units))}
+    pols = {x: k for k, x in enumerate(rd.policy_names)}
+    tg = tg.assign(_u=tg.unit.map(order).fillna(99), _p=tg.scenario.map(pols).fillna(99))
+    tg = tg.sort_values(["_u", "indicator", "year", "_p"], kind="stable")
+    head = [col(c, lang) for c in ("unit", "indicator", "year", "scenario", "target", "p_met", "median")] + [M["band80"][lang]]
+    rows = [[u(r.unit), i(r.indicator), int(r.year), p(r.scenario), num(r.target),
+             pct(r.p_met) if is_scored(r) else target_phrase(r, lang), num(r["median"]),
+             f"{num(r.p10)}–{num(r.p90)}"] for _, r in tg.iterrows()]
+    return html_table(head, rows, text_cols=(0, 1, 3))
+
+
+def subunit_table_html(rd, lang: str):
+    tg = rd.targets
+    if not rd.sub_units or tg.empty:
+        return None
+    rows = []
+    for unit in rd.sub_units:
+        sub = tg[(tg.unit == unit) & (tg.scenario == meeting.BASE)]
+        for ind in dict.fromkeys(sub.indicator):
+            last = sub[sub.indicator == ind].sort_values("year").iloc[-1]
+            ok = last.p_met >= 0.5 if is_scored(last) else last.get("status") == "met"
+            rows.append([rd.unit_label(unit, lang), rd.ind_label(ind, lang), int(last.year), num(last.target),
+                         num(last["median"]), pct(last.p_met) if is_scored(last) else target_phrase(last, lang),
+                         M["status_on" if ok else "status_behind"][lang]])
+    if not rows:
+        return None
+    head = [col(c, lang) for c in ("unit", "indicator", "year", "target", "median", "p_met", "status")]
+    return html_table(head, rows, text_cols=(0, 1, 6))
+
+
+def costs_table_html(rd, lang: str):
     cf = rd.costs
-    if not cf.empty:
-        tot = cf.groupby(["scenario", "year"], sort=False)["mean_10k_yuan"].sum().unstack("year")
-        tot.index = [rd.policy_label(p, lang) for p in tot.index]
-        tot = tot.reset_index().rename(columns={"index": "方案（万元，均值）" if lang == "zh" else "Scenario (10k yuan, mean)"})
-        tot.columns = [str(c) for c in tot.columns]
-        parts += [f"<h2 id=\"costs\">{L('costs')}</h2>", _table(tot)]
-    # what it would take
-    goal = rd.folder / "goal.csv"
-    parts.append(f"<h2 id=\"goal\">{L('goal')}</h2>")
-    if goal.is_file():
-        gd = pd.read_csv(goal)
-        parts.append("<ul>" + "".join(f"<li>{html.escape(str(x))}</li>" for x in gd.get("sentence", [])) + "</ul>")
-        if (figs / "goal_frontier.png").is_file():
-            parts.append(_img(figs / "goal_frontier.png", "goal_frontier"))
-    else:
-        parts.append("<p class=\"small\">" + ("本次运行未做目标反推；运行 <code>sim goal</code> 可得到达到目标所需的政策组合。"
-                                              if lang == "zh" else
-                                              "No goal seeking in this run; <code>sim goal</code> computes what it would take.")
-                     + "</p>")
-    # sub-units
-    if rd.sub_units:
-        parts.append(f"<h2 id=\"subunits\">{L('subunits')}</h2>")
-        tg = rd.targets
-        rows = []
-        for u in rd.sub_units:
-            sub = tg[(tg.unit == u) & (tg.scenario == "baseline")]
-            for ind in sorted(set(sub.indicator)):
-                last = sub[sub.indicator == ind].sort_values("year").iloc[-1]
-                ok = last.p_met >= 0.5 if is_scored(last) else last.get("status") == "met"
-                rows.append({("分区" if lang == "zh" else "Sub-unit"): rd.unit_label(u, lang),
-                             ("指标" if lang == "zh" else "Indicator"): rd.ind_label(ind, lang),
-                             ("年份" if lang == "zh" else "Year"): int(last.year),
-                             ("目标" if lang == "zh" else "Target"): last.target,
-                             ("中位数" if lang == "zh" else "Median"): last["median"],
-                             ("达成概率" if lang == "zh" else "P(met)"): round(float(last.p_met), 2),
-                             ("状态" if lang == "zh" else "Status"): target_phrase(last, lang) if not is_scored(last)
-                             else ("达标" if ok else "落后") if lang == "zh" else ("on track" if ok else "behind")})
-        parts.append(_table(pd.DataFrame(rows)))
-        for p in sorted(figs.glob("subunits_*.png")):
-            parts.append(_img(p, p.stem))
-    parts.append(f"<h2 id=\"sensitivity\">{L('sensitivity')}</h2>")
-    for p in [figs / "waterfall.png"] + sorted(figs.glob("tornado_*.png")):
-        if p.is_file():
-            parts.append(_img(p, p.stem))
-    parts.append(f"<h2 id=\"assumptions\">{L('assumptions')}</h2>")
-    parts.append(_assumptions(rd, lang))
-    parts.append(f"<h2 id=\"sources\">{L('sources')}</h2>")
-    src = rd.sources[["unit", "indicator", "year", "value", "kind", "definition", "source_file", "passage"]]
-    parts.append(_table(src))
-    parts.append(f"<h2 id=\"run\">{L('run')}</h2><p class=\"small\">seed {man['seed']}, paths {man['paths']}, "
-                 f"sim {man['package_version']}, inputs: "
-                 + ", ".join(f"{html.escape(k)} {v}" for k, v in man["inputs_sha256_16"].items()) + "</p>")
-    parts.append("</body></html>\n")
-    doc = "\n".join(parts)
+    if cf.empty:
+        return None
+    tot = cf.groupby(["scenario", "year"], sort=False)["mean_10k_yuan"].sum().unstack("year")
+    head = [f"{col('scenario', lang)}（{col('mean_10k_yuan', lang)}）" if lang == "zh" else
+            f"{col('scenario', lang)} ({col('mean_10k_yuan', lang)})"] + [str(c) for c in tot.columns]
+    rows = [[rd.policy_label(pol, lang)] + [num(v) for v in tot.loc[pol]] for pol in tot.index]
+    return html_table(head, rows)
+
+
+def calibration_table_html(rd, lang: str):
+    cal = rd.calibration
+    if cal.empty:
+        return None
+    rates = rd.labels["rates"]
+    head = [col(c, lang) for c in ("parameter", "prior_p05", "prior_p95", "post_mean", "post_p05", "post_p95", "label")]
+    units = rd.labels["units"]
+    rows = [[param_label(r.parameter, rates, units, lang), f"{r.prior_p05:.3g}", f"{r.prior_p95:.3g}",
+             f"{r.post_mean:.3g}", f"{r.post_p05:.3g}", f"{r.post_p95:.3g}",
+             LABEL_WORDS.get(r.label, {}).get(lang, r.label)] for _, r in cal.iterrows()]
+    return html_table(head, rows, text_cols=(0, 6))
+
+
+def sources_table_html(rd, lang: str):
+    src = rd.sources
+    if src.empty:
+        return None
+    u, i = _unit(rd, lang), _ind(rd, lang)
+    cols = ["unit", "indicator", "year", "value", "kind", "source_file", "passage"] + (["definition"] if lang == "en" else [])
+    head = [col(c, lang) for c in cols]
+    rows = []
+    for _, r in src.iterrows():
+        kind = M.get(f"kind_{r.kind}", {}).get(lang, str(r.kind))
+        row = [u(r.unit), i(r.indicator), int(r.year), f"{r.value:,.4g}", kind, str(r.source_file), str(r.passage)]
+        if lang == "en":
+            row.append(str(r.definition))
+        rows.append(row)
+    return html_table(head, rows, text_cols=(0, 1, 4, 5, 6, 7), cls="sources")
+
+
+# ---- assumptions ---------------------------------------------------------------------------
+def assumptions(rd, lang: str) -> list[str]:
+    """The assumptions a reader must know, in the run's language: prior-dominated rates, the
+    assumed lever strengths (with the plan's own words), pooling, targets not scored. The
+    free-text sources of the data files are English and shown in the English pack."""
+    items = []
+    cal = rd.calibration
+    rates = rd.labels["rates"]
+    if not cal.empty:
+        for _, r in cal[cal.label == "prior-dominated"].iterrows():
+            if r.parameter not in rates:
+                continue
+            items.append(tr("as_rate", lang, name=rates[r.parameter][lang], lo=f"{r.post_p05:.3g}",
+                            hi=f"{r.post_p95:.3g}", source=str(r.prior_source)))
+    used = set()
+    for p in rd.manifest.get("policies", []):
+        used |= set(p.get("levers", {}))
+    for k, lv in rd.labels["levers"].items():
+        lo, hi = (lv.get("strength") or [0, 0])[:2]
+        if k not in used or not hi > lo:
+            continue
+        passage = lv.get("passage", "")
+        # an instrument described in English only (FACTS.md) has no Chinese passage to quote
+        key = "as_lever" if lang == "en" or re.search(r"[\u4e00-\u9fff]", passage) else "as_lever_nopassage"
+        items.append(tr(key, lang, name=lv[lang], lo=f"{lo:g}", hi=f"{hi:g}", scale=M["scale_logit"][lang],
+                        passage=passage, source=lv.get("strength_source", ""), cost=lv.get("cost_note", "")))
+    pool = rd.manifest.get("pooling")
+    if pool:
+        sep = M["comma"][lang]
+        items.append(tr("as_pool", lang, units=sep.join(_unit(rd, lang)(x) for x in rd.manifest.get("pooled_with", [])),
+                        rates=sep.join(rates.get(x, {}).get(lang, x) for x in pool.get("partially_pooled_rates", [])),
+                        tau=pool.get("tau"), source=pool.get("source", "")))
+    for t in rd.manifest.get("targets_not_scored", []):
+        items.append(tr("as_not_scored", lang, unit=_unit(rd, lang)(t["unit"]), ind=_ind(rd, lang)(t["indicator"]),
+                        year=t["year"], value=num(float(t["value"])), why=why(t.get("why", ""), lang)))
+    return list(dict.fromkeys(items))
+
+
+# ---- the page ------------------------------------------------------------------------------
+def _figure(path: Path, alt: str):
+    data = base64.b64encode(path.read_bytes()).decode("ascii") if path.is_file() else ""
+    return _markup(_env().get_template("figure.html.j2").render(alt=alt, data=data))
+
+
+def figure_groups(rd) -> dict[str, list[str]]:
+    """The run's figure stems by report section, in reading order (whole district first)."""
+    from .figures import figure_tasks
+    groups: dict[str, list[str]] = {"answer": [], "lever": [], "fans": [], "subunits": [], "pipeline": [],
+                                    "sensitivity": []}
+    where = {"p_met_dots": "answer", "lever_ranking": "lever", "cost_vs_extra": "lever", "cost_vs_probability": "lever",
+             "fan_chart": "fans", "subunit_multiples": "subunits", "pipeline": "pipeline", "waterfall": "sensitivity",
+             "tornado": "sensitivity"}
+    for name, _, _, stem, _ in figure_tasks(rd):
+        groups[where[name]].append(stem)
+    return groups
+
+
+def page(rd, lang: str, figs: Path | None, font_face: str = "") -> str:
+    """The report page. ``figs``: the folder of this language's PNGs (None: no images, for
+    computing the font subset from the text alone)."""
+    g = figure_groups(rd)
+
+    def imgs(key):
+        if figs is None:
+            return [_markup(f'<figure><img alt="{s}"></figure>') for s in g[key]]
+        return [_figure(figs / f"{s}.png", s) for s in g[key] if (figs / f"{s}.png").is_file()]
+
+    man = rd.manifest
+    goal = getattr(rd, "goal", pd.DataFrame())
+    gcol = meeting.goal_column(goal, lang)
+    goal_sentences = [str(x) for x in goal[gcol]] if gcol else []
+    goal_figs = []
+    if figs is not None and (figs / "goal_frontier.png").is_file():
+        goal_figs = [_figure(figs / "goal_frontier.png", "goal_frontier")]
+    inputs = "; ".join(f"{k} {v}" for k, v in sorted((man.get("inputs_sha256_16") or {}).items()))
+    ctx = dict(
+        html_lang="zh-CN" if lang == "zh" else "en", sep=M["sep"][lang], title=M["title"][lang],
+        scenario=rd.labels["scenario"][lang], css=_markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),
+        font_face=_markup(font_face), interval_note=M["interval_note"][lang],
+        h={k: M[f"sec_{k}"][lang] for k in ("answer", "key", "lever", "goal", "evidence", "fans", "pipeline", "costs",
+                                             "subunits", "sensitivity", "appendix", "tables", "calibration",
+                                             "assumptions", "sources", "run")},
+        sentences=meeting.sentences(rd, lang) + update_sentences(rd.manifest, lang), key_table=key_table_html(rd, lang),
+        answer_figures=imgs("answer"), ranking_table=ranking_table_html(rd, lang),
+        lever_sentences=meeting.lever_sentences(rd, lang), lever_figures=imgs("lever"),
+        goal_sentences=goal_sentences, goal_figures=goal_figs, no_goal=M["no_goal"][lang],
+        fan_figures=imgs("fans"), subunit_table=subunit_table_html(rd, lang), subunit_figures=imgs("subunits"),
+        pipeline_figures=imgs("pipeline"), costs_table=costs_table_html(rd, lang),
+        sensitivity_figures=imgs("sensitivity"), targets_table=targets_table_html(rd, lang),
+        calibration_line=meeting.calibration_line(rd, lang, reused=True).split("；")[0].split(";")[0],
+        notes=[note(n, lang, _unit(rd, lang)) for n in man.get("calibration_notes", [])],
+        calibration_table=calibration_table_html(rd, lang), assumptions=assumptions(rd, lang),
+        sources_table=sources_table_html(rd, lang),
+        run_info=tr("run_info", lang, seed=man.get("seed"), paths=man.get("paths"), version=man.get("package_version"),
+                    inputs=inputs),
+    )
+    return _env().get_template("report.html.j2").render(**ctx)
+
+
+def font_charset(rd, lang: str = "zh") -> str:
+    """Every character of the page's text (rendered without images): the font subset holds
+    exactly what the page shows."""
+    text = page(rd, lang, None)
+    return "".join(sorted(c for c in set(text) if c.isprintable()))
+
+
+def write_html(rd, lang: str = "zh", font: str | None = None, figs: Path | None = None) -> Path:
+    """Write ``report_<lang>.html`` into the run folder (this language's figures must exist in
+    ``figs``, default ``figures/<lang>``). ``font``: the base64 font subset to embed (computed
+    from :func:`font_charset` if None)."""
     if font is None:
         from .fonts import subset_font_base64
-        font = subset_font_base64(font_charset(rd))
+        font = subset_font_base64(font_charset(rd, lang))
     face = ("<style>@font-face{font-family:'SimReport';src:url(data:font/otf;base64,"
             + font + ") format('opentype');}</style>")
-    doc = doc.replace("</head>", face + "</head>", 1)
-    out = rd.folder / "report.html"
+    doc = page(rd, lang, figs or (rd.folder / "figures" / lang), font_face=face)
+    out = rd.folder / report_name(lang, "html")
     out.write_text(doc, encoding="utf-8")
     return out
 
 
-def _assumptions(rd, lang) -> str:
-    items = []
-    cal = rd.calibration
-    for _, r in cal[cal.label == "prior-dominated"].iterrows():
-        name = rd.labels["rates"].get(r.parameter, {}).get(lang, r.parameter)
-        items.append(f"<li><b>{html.escape(name)}</b> ({html.escape(r.parameter)}): "
-                     + ("主要取决于先验" if lang == "zh" else "prior-dominated")
-                     + f" [{r.post_p05:.3g}, {r.post_p95:.3g}]; {html.escape(str(r.prior_source))}</li>")
-    for k, lv in rd.labels["levers"].items():
-        if "assumption" in lv["strength_source"] or "assumption" in lv.get("cost_note", ""):
-            items.append(f"<li><b>{html.escape(lv[lang])}</b>: " + ("效果强度" if lang == "zh" else "strength")
-                         + f" {lv['strength']}: {html.escape(lv['strength_source'])}; {html.escape(lv.get('cost_note', ''))}</li>")
-    src = rd.sources
-    for _, r in src.iterrows():
-        d = str(r.definition)
-        if any(w in d for w in ("conflict", "scope", "cumulative", "not stated", "2020 data", "assumption")):
-            items.append(f"<li>{html.escape(str(r.unit))} {html.escape(str(r.indicator))} {r.year}: {html.escape(d)}</li>")
-    for n in rd.manifest.get("calibration_notes", []):
-        items.append(f"<li>{html.escape(n)}</li>")
-    pool = rd.manifest.get("pooling")
-    if pool:
-        items.append("<li>" + html.escape(
-            (f"与{', '.join(rd.manifest['pooled_with'])}合并估计：部分共享 {', '.join(pool['partially_pooled_rates'])}"
-             f"（tau={pool['tau']}），完全共享其余转移率；{pool['source']}") if lang == "zh" else
-            (f"Rates pooled with {', '.join(rd.manifest['pooled_with'])}: partially pooled "
-             f"{', '.join(pool['partially_pooled_rates'])} (tau = {pool['tau']}), the other rates shared; {pool['source']}"))
-            + "</li>")
-    for t in rd.manifest.get("targets_not_scored", []):
-        items.append(f"<li>{html.escape(t['unit'])} {html.escape(t['indicator'])} {t['year']} = {t['value']:g}: "
-                     + ("未评估" if lang == "zh" else "not scored") + f" ({html.escape(t['why'])})</li>")
-    return "<ul class=\"small\">" + "".join(dict.fromkeys(items)) + "</ul>"
+# ---- the workbook --------------------------------------------------------------------------
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+PERCENT = {"p_met", "mc_se", "p_certified", "p_lo", "p_hi", "p"}   # and every p_met_<variant>
+MONEY = re.compile(r"10k_yuan")
+FIRMS = {"mean", "p05", "p10", "p25", "p50", "p75", "p90", "p95", "target", "median", "extra_vs_baseline_p50",
+         "extra_vs_baseline_p10", "extra_vs_baseline_p90", "extra_vs_baseline_mean", "extra_mc_se", "outcome_at_p10",
+         "outcome_at_p90", "outcome_median", "swing", "extra_p50", "extra_p10", "extra_p90", "extra_mean", "extra_low",
+         "extra_high", "gap"}
 
 
-def write_xlsx(rd) -> Path:
-    """Every table of the run as a sheet of ``report.xlsx``, units in the headers."""
-    out = rd.folder / "report.xlsx"
-    with pd.ExcelWriter(out, engine="openpyxl") as xw:
-        for name, df in rd.tables.items():
-            df = df.rename(columns={c: f"{c} ({UNITS[c]})" for c in df.columns if c in UNITS})
-            df.to_excel(xw, sheet_name=name[:31], index=False)
-        goal = rd.folder / "goal.csv"
-        if goal.is_file():
-            pd.read_csv(goal).to_excel(xw, sheet_name="goal", index=False)
+def _localise(df: pd.DataFrame, rd, lang: str) -> pd.DataFrame:
+    """Ids -> labels in the run's language (units, scenarios, indicators, tiers, flows, levers,
+    parameters, calibration labels)."""
+    df = df.copy()
+    maps = {"unit": _unit(rd, lang), "scenario": _pol(rd, lang), "indicator": _ind(rd, lang),
+            "tier": lambda x: rd.labels.get("tiers", {}).get(x, {}).get(lang, x),
+            "flow": lambda x: rd.labels["flows"].get(x, {}).get(lang, x),
+            "lever": lambda x: rd.labels["levers"].get(x, {}).get(lang, x),
+            "parameter": lambda x: param_label(x, rd.labels["rates"], rd.labels["units"], lang),
+            "label": lambda x: LABEL_WORDS.get(x, {}).get(lang, x),
+            "kind": lambda x: M.get(f"kind_{x}", {}).get(lang, x)}
+    for c, f in maps.items():
+        if c in df.columns:
+            df[c] = [f(x) if isinstance(x, str) else x for x in df[c]]
+    if "levers" in df.columns:
+        df["levers"] = [M["comma"][lang].join(rd.labels["levers"].get(x, {}).get(lang, x) for x in str(v).split(";") if x)
+                        if isinstance(v, str) else v for v in df["levers"]]
+    for c in ("assumption_sensitive", "depends_on_prior_dominated"):
+        if c in df.columns:
+            f = variant if c == "assumption_sensitive" else (lambda x, _l: rd.labels["rates"].get(x, {}).get(_l, x))
+            df[c] = [M["comma"][lang].join(f(x, lang) for x in v.split(";") if x) if isinstance(v, str) else v
+                     for v in df[c]]
+    if "single_lever" in df.columns:
+        df["single_lever"] = [M["yes" if bool(v) else "no"][lang] for v in df["single_lever"]]
+    return df
+
+
+def comparison_frame(rd) -> pd.DataFrame:
+    """The planners' first sheet: per key target and scenario, P(met), median and 80% interval,
+    and extra firms and cost against current policy."""
+    rows = []
+    sf, tg = rd.scenarios, rd.targets
+    for ind, year, target in meeting.key_targets(rd):
+        for pol in rd.policy_names:
+            s = sf[(sf.unit == rd.main_unit) & (sf.scenario == pol) & (sf.indicator == ind) & (sf.year == year)]
+            t_ = tg[(tg.unit == rd.main_unit) & (tg.scenario == pol) & (tg.indicator == ind) & (tg.year == year)]
+            if s.empty or t_.empty:
+                continue
+            s, t_ = s.iloc[0], t_.iloc[0]
+            rows.append(dict(indicator=ind, year=year, target=target, scenario=pol, p_met=s.p_met,
+                             median=t_["median"], p10=t_.p10, p90=t_.p90, gap=t_["median"] - target,
+                             extra_vs_baseline_p50=s.extra_vs_baseline_p50,
+                             extra_cost_mean_10k_yuan=s.extra_cost_mean_10k_yuan))
+    return pd.DataFrame(rows)
+
+
+def workbook_sheets(rd, lang: str) -> list[tuple[str, pd.DataFrame]]:
+    sheets = [("comparison", comparison_frame(rd)), ("ranking", rd.ranking)]
+    sheets += [(k, rd.tables[k]) for k in ("targets", "projection", "tiers", "flows", "costs", "calibration",
+                                            "sources", "tornado") if k in rd.tables]
+    goal = getattr(rd, "goal", pd.DataFrame())
+    if not goal.empty:
+        other = [c for c in goal.columns if c.startswith("sentence") and c != meeting.goal_column(goal, lang)]
+        sheets.append(("goal", goal.drop(columns=other).rename(columns={meeting.goal_column(goal, lang): "sentence"})))
+    if lang != "en":
+        sheets = [(k, df.drop(columns=[c for c in ENGLISH_TEXT if c in df.columns])) for k, df in sheets]
+    return [(M.get(f"sheet_{k}", {}).get(lang, k)[:31], _localise(df, rd, lang)) for k, df in sheets
+            if df is not None and not df.empty]
+
+
+def _number_format(c: str) -> str | None:
+    if c in PERCENT or c.startswith("p_met_"):
+        return "0.0%"
+    if MONEY.search(c) or c in FIRMS:
+        return "#,##0"
+    if c.startswith("per_100wan"):
+        return "0.00"
+    if c in ("year", "rank", "rank_low", "rank_high"):
+        return "0"
+    return None
+
+
+def write_xlsx(rd, lang: str = "zh") -> Path:
+    """Write ``report_<lang>.xlsx``: the comparison sheet first, then every table; text cells
+    are text (never formulas), same tables give the same bytes."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    from .text import width
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, df in workbook_sheets(rd, lang):
+        ws = wb.create_sheet(title=name)
+        ids = list(df.columns)
+        ws.append([col(c, lang) for c in ids])
+        for row in df.itertuples(index=False):
+            ws.append([_cell(v) for v in row])
+        for cells in ws.iter_rows(min_row=2):
+            for cell in cells:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+        widths = [width(col(c, lang)) for c in ids]
+        for j, c in enumerate(ids):
+            fmt = _number_format(c)
+            letter = get_column_letter(j + 1)
+            for cell in ws[letter][1:]:
+                if fmt and isinstance(cell.value, (int, float)):
+                    cell.number_format = fmt
+                shown = cell.value if isinstance(cell.value, str) else (
+                    f"{cell.value:,.0f}" if isinstance(cell.value, float) else str(cell.value or ""))
+                widths[j] = max(widths[j], min(width(shown), 60))
+            ws.column_dimensions[letter].width = min(max(widths[j] + 2, 8), 62)
+        ws.freeze_panes = "A2"
+        ws.auto_filter.ref = ws.dimensions
+    for sheet in wb.worksheets:
+        for c in sheet[1]:
+            c.data_type = "s"
+    import datetime
+    wb.properties.creator = "sim"
+    wb.properties.created = datetime.datetime(2000, 1, 1)
+    buf = io.BytesIO()
+    wb.save(buf)
+    out = rd.folder / report_name(lang, "xlsx")
+    out.write_bytes(_fixed_zip(buf.getvalue()))
     return out
+
+
+def _cell(v):
+    if v is None:
+        return None
+    if isinstance(v, float):
+        return None if math.isnan(v) else v
+    if isinstance(v, (bool,)):
+        return str(v)
+    if isinstance(v, (int,)):
+        return v
+    if hasattr(v, "item"):
+        v = v.item()
+        return None if isinstance(v, float) and math.isnan(v) else v
+    return _ILLEGAL.sub(" ", str(v))
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    """The same workbook with fixed zip entry times and document dates (same bytes)."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                body = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:)", rb"\g<1>2000-01-01T00:00:00Z\g<3>",
+                              body)
+            zi = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o600 << 16
+            dst.writestr(zi, body)
+    return out.getvalue()

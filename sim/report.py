@@ -75,6 +75,8 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
     _csv(res.scenarios_frame(), d / "scenarios.csv")
     _csv(res.calibration.summary(), d / "calibration.csv")
     _csv(res.tornado_frame(), d / "tornado.csv")
+    _csv(res.tiers_frame(), d / "tiers.csv")
+    _csv(res.ranking_frame(), d / "ranking.csv")
     used = rows_to_frame([r for r in sc.rows if r.unit in sc.report_units + sc.pool_with])
     _csv(used, d / "sources.csv")
     cal = res.calibration
@@ -117,7 +119,7 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
     else:
         from .pack import write_xlsx
         from .rundata import load_run
-        write_xlsx(load_run(d))
+        write_xlsx(load_run(d), lang)
 
 
 def labels(sc, cal) -> dict:
@@ -125,7 +127,8 @@ def labels(sc, cal) -> dict:
     st = sc.structure
     return {
         "scenario": {"zh": sc.zh, "en": sc.en},
-        "units": {u: {"zh": sc.units[u].zh, "en": sc.units[u].en} for u in sc.report_units},
+        "units": {u: {"zh": sc.units[u].zh, "en": sc.units[u].en} for u in list(sc.report_units) + list(sc.pool_with)
+                  if u in sc.units},
         "indicators": {k: {"zh": v.zh, "en": v.en, "is_flow": v.is_flow} for k, v in st.indicators.items()},
         "flows": {k: v for k, v in st.flow_labels.items()},
         "policies": [{"name": p.name, "zh": p.zh, "en": p.en} for p in sc.policies],
@@ -135,13 +138,45 @@ def labels(sc, cal) -> dict:
         "rates": {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params[: cal.n_rates]}
         | st.start_labels(sc.unit),
         "key_indicators": list(sc.key_indicators),
+        "tiers": {k: {"zh": st.tier_labels["zh"][k], "en": st.tier_labels["en"][k]} for k in st.tiers},
+        "lever_flows": lever_flows(sc),
+        "flow_roles": flow_roles(sc),
         "main_unit": sc.unit,
         "sub_units": list(sc.parts),
     }
 
 
+def lever_flows(sc) -> dict:
+    """Each lever -> the flows whose rates it moves (from the structure's moves and inflows)."""
+    st = sc.structure
+    by_param: dict[str, list[str]] = {}
+    for o in st.origins:
+        for m in o.moves:
+            if m.flow >= 0:
+                by_param.setdefault(m.param, []).append(st.flows[m.flow])
+    for i in st.inflows:
+        if i.flow >= 0:
+            by_param.setdefault(i.param, []).append(st.flows[i.flow])
+    return {k: sorted({f for p in lv.acts_on for f in by_param.get(p, [])}) for k, lv in sorted(sc.levers.items())}
+
+
+def flow_roles(sc) -> dict:
+    """Each flow -> "loss" when its move leaves the tracked tiers or the valid HTE stock (an
+    exit, a lapsed certificate), else "gain" (an inflow, a promotion, a renewal)."""
+    from .structure import OUT
+    st = sc.structure
+    hte = set(st.indicators[st.headline].states)   # the tiers of the headline stock (valid HTE)
+    roles = {f: "gain" for f in st.flows}
+    for o in st.origins:
+        for dest, flow in [(m.dest, m.flow) for m in o.moves] + [(o.rest, o.rest_flow)]:
+            if flow >= 0 and (dest == OUT or (o.tier in hte and dest not in hte)):
+                roles[st.flows[flow]] = "loss"
+    return roles
+
+
 def render(folder: Path, lang: str) -> list[str]:
-    """Draw every figure, report.html and report.xlsx of a run folder from its tables.
+    """Draw every figure (into figures/<lang>/), report_<lang>.html and report_<lang>.xlsx of a
+    run folder from its tables; the other language's files are left as they are.
 
     The figures and the report's embedded font subset are independent jobs, run on the
     machine's cores at once (fork pool); everything written is the same as a serial run.
@@ -151,9 +186,10 @@ def render(folder: Path, lang: str) -> list[str]:
     from .pack import font_charset, write_html, write_xlsx
     from .rundata import load_run
     rd = load_run(folder)
-    pngs, font = render_all(rd, Path(folder) / "figures", lang, side=(subset_font_base64, (font_charset(rd),)))
-    write_html(rd, lang, font=font)
-    write_xlsx(rd)
+    figs = Path(folder) / "figures" / lang
+    pngs, font = render_all(rd, figs, lang, side=(subset_font_base64, (font_charset(rd, lang),)))
+    write_html(rd, lang, font=font, figs=figs)
+    write_xlsx(rd, lang)
     return pngs
 
 
@@ -166,9 +202,14 @@ def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = Non
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=folder.parent))
     os.chmod(tmp, 0o755)
     try:
-        for p in folder.iterdir():
-            if p.is_file() and p.suffix in (".csv", ".json"):
+        for p in folder.iterdir():   # the other language's pack stays beside the new one
+            if p.is_file() and (p.suffix in (".csv", ".json") or (p.name.startswith("report_")
+                                                                  and not p.name.startswith(f"report_{lang}."))):
                 shutil.copy2(p, tmp / p.name)
+            elif p.is_dir() and p.name == "figures":
+                for q in p.iterdir():
+                    if q.is_dir() and q.name != lang:
+                        shutil.copytree(q, tmp / "figures" / q.name)
         if goal_folder is not None:
             g = Path(goal_folder)
             if not (g / "goal.csv").is_file():
@@ -177,8 +218,8 @@ def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = Non
                 if (g / name).is_file():
                     shutil.copy2(g / name, tmp / name)
             for png in g.glob(f"frontier_{lang}.png"):
-                (tmp / "figures").mkdir(exist_ok=True)
-                shutil.copy2(png, tmp / "figures" / "goal_frontier.png")
+                (tmp / "figures" / lang).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(png, tmp / "figures" / lang / "goal_frontier.png")
         render(tmp, lang)
         old = folder.with_name(f".old-{folder.name}")
         os.rename(folder, old)

@@ -12,27 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .observations import actual_of
-
-
-def pct(p: float) -> str:
-    """A probability for a sentence: whole percent, but never a false 0% or 100%."""
-    if p < 0.005:
-        return "<1%"
-    if p > 0.995:
-        return ">99%"
-    return f"{100 * p:.0f}%"
-
-
-def caveats(row, rate_labels: dict | None = None) -> tuple[list[str], list[str]]:
-    """(prior-dominated rates the probability depends on, labelled if ``rate_labels`` is
-    given; assumptions it is sensitive to) from a row of targets.csv / targets_frame."""
-    def items(key):
-        v = row.get(key, "")
-        return [x for x in v.split(";") if x] if isinstance(v, str) else []
-    dep = items("depends_on_prior_dominated")
-    if rate_labels is not None:
-        dep = [rate_labels.get(x, x) for x in dep]
-    return dep, items("assumption_sensitive")
+from .text import pct
 
 
 def _num(v: float) -> str:
@@ -294,35 +274,6 @@ class Results:
                                  **self._state_columns(tg)))
         return pd.DataFrame(rows)
 
-    def headlines(self, lang: str = "en") -> list[str]:
-        """One line per policy and target: P(met) and the median against the target."""
-        out = []
-        tf = self.targets_frame()
-        sc = self.scenario
-        zh_rates = {p.name: p.zh or p.name for p in self.calibration.space.params} | {
-            k: v["zh"] for k, v in sc.structure.start_labels(sc.unit).items()}
-        for _, r in tf.iterrows():
-            ind = sc.structure.indicators[r.indicator]
-            pol = next(p for p in sc.policies if p.name == r.scenario)
-            dep, sens = caveats(r, zh_rates if lang == "zh" else None)
-            if not is_scored(r):
-                out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
-                           f"{target_phrase(r, 'zh')}" if lang == "zh" else
-                           f"[{r.scenario}] {sc.unit_label(r.unit, 'en')} {ind.en} {r.year} target {r.target:,.0f}: "
-                           f"{target_phrase(r, 'en')}")
-                continue
-            if lang == "zh":
-                out.append(f"[{pol.zh}] {sc.unit_label(r.unit, 'zh')} {r.year}年{ind.zh} 目标{r.target:,.0f}: "
-                           f"达成概率 {pct(r.p_met)}（±{r.mc_se:.1%}），中位数 {r['median']:,.0f}"
-                           + (f"；取决于先验为主的参数：{'、'.join(dep)}" if dep else "")
-                           + (f"；对假设敏感：{'、'.join(sens)}" if sens else ""))
-            else:
-                out.append(f"[{r.scenario}] {sc.unit_label(r.unit, 'en')} {ind.en} {r.year} target {r.target:,.0f}: "
-                           f"P(met) = {r.p_met:.2f} (+-{r.mc_se:.3f}), median {r['median']:,.0f}"
-                           + (f"; depends on prior-dominated: {', '.join(dep)}" if dep else "")
-                           + (f"; assumption-sensitive: {', '.join(sens)}" if sens else ""))
-        return out
-
     def headline_target(self):
         """The target the meeting asks about first: the main unit's valid HTE target in the
         latest target year (else its latest target), among the targets the projection covers
@@ -371,3 +322,121 @@ class Results:
                                  factor=name, kind=kind, factor_p10=float(lo_q), factor_p90=float(hi_q),
                                  outcome_at_p10=lo, outcome_at_p90=hi, outcome_median=med, swing=abs(hi - lo)))
         return pd.DataFrame(rows)
+
+    # ---- pipeline and lever ranking (the meeting's "which lever?") ----------------------
+    def tiers_frame(self) -> pd.DataFrame:
+        """Stocks of every tier of the main unit per policy and year (firms: mean, median,
+        80% interval), from the last actual year to the horizon: the pipeline figure's data."""
+        rows = []
+        sc = self.scenario
+        for s in self.sims:
+            st = s.states.sum(axis=2)                      # (Y + 1, P, K)
+            q = np.quantile(st, (0.1, 0.5, 0.9), axis=1)   # (3, Y + 1, K)
+            mean = st.mean(axis=1)
+            for k, tier in enumerate(sc.structure.tiers):
+                for y, year in enumerate(self.years):
+                    rows.append(dict(unit=sc.unit, scenario=s.policy.name, tier=tier, year=year,
+                                     mean=float(mean[y, k]), p10=float(q[0, y, k]), p50=float(q[1, y, k]),
+                                     p90=float(q[2, y, k])))
+        return pd.DataFrame(rows)
+
+    def ranking_frame(self) -> pd.DataFrame:
+        """Scenarios against the baseline for the headline target, ranked by cost per extra firm.
+
+        Per path: d = extra firms in the target year, c = extra payments T+1..target year
+        (10k yuan). ``per_100wan`` = 100 d / c (extra firms per 1,000,000 yuan) where the
+        median extra cost is positive; its quantiles give the cost per extra firm (100 /
+        per_100wan, monotone, so the median and the 80% interval carry over; an interval that
+        reaches 0 extra firms is open: NaN). ``low``/``high``: the extra firms and cost with
+        the strengths of the levers the scenario changes at the bottom / top of their assumed
+        ranges (a least-squares line of d and c on the strengths over the paths), and the
+        cost per extra firm there: how far the ranking rests on the assumed effect sizes.
+        A scenario that changes one lever is a single lever (``levers`` names it).
+        """
+        tg = self.headline_target()
+        sc = self.scenario
+        if tg is None or len(self.sims) < 2 or tg.year not in self.years:   # nothing projected to rank
+            return pd.DataFrame()
+        yi = self.year_index(tg.year)
+        names = self.policy_names()
+        base = "baseline" if "baseline" in names else names[0]
+        base_v = self.indicator(base, tg.unit, tg.indicator)[yi]
+        base_c = self.total_cost(base, tg.year)
+        base_set = dict(self.sim(base).policy.settings)
+        rows = []
+        for s in [x for x in self.sims if x.policy.name != base]:
+            pol = s.policy
+            changed = [k for k, v in pol.settings if base_set.get(k) != v]
+            d = (self.indicator(pol.name, tg.unit, tg.indicator)[yi] - base_v).astype(float)
+            c = self.total_cost(pol.name, tg.year) - base_c
+            row = dict(scenario=pol.name, levers=";".join(changed), single_lever=len(changed) == 1,
+                       unit=tg.unit, indicator=tg.indicator, year=tg.year,
+                       extra_p50=float(np.median(d)), extra_p10=float(np.quantile(d, 0.1)),
+                       extra_p90=float(np.quantile(d, 0.9)), extra_mean=float(d.mean()),
+                       extra_cost_mean_10k_yuan=float(c.mean()), extra_cost_p50_10k_yuan=float(np.median(c)))
+            row.update(_efficiency(d, c))
+            u = _strength_position(sc, self.paths.strengths, changed)
+            for end, at in (("low", 0.0), ("high", 1.0)):
+                dx, cx = _line_at(u, d, at), _line_at(u, c, at)
+                row[f"extra_{end}"] = dx
+                row[f"cost_per_extra_{end}_10k_yuan"] = cx / dx if dx > 0.5 and cx > 0 else float("nan")
+            row["strength_assumed"] = u is not None
+            rows.append(row)
+        df = pd.DataFrame(rows)
+        for col, out in (("cost_per_extra_p50_10k_yuan", "rank"), ("cost_per_extra_low_10k_yuan", "rank_low"),
+                         ("cost_per_extra_high_10k_yuan", "rank_high")):
+            df[out] = _rank(df, col)
+        return df.sort_values(["rank", "scenario"], kind="stable").reset_index(drop=True)
+
+
+def _efficiency(d: np.ndarray, c: np.ndarray) -> dict:
+    """Extra firms per 100 (10k yuan) and its reciprocal, the cost per extra firm."""
+    nan = float("nan")
+    out = {k: nan for k in ("per_100wan_p10", "per_100wan_p50", "per_100wan_p90", "cost_per_extra_p10_10k_yuan",
+                            "cost_per_extra_p50_10k_yuan", "cost_per_extra_p90_10k_yuan")}
+    med = float(np.median(c))
+    if not med > 0:
+        return out
+    # a path whose extra payments are near zero has no meaningful ratio: floor the cost at a
+    # tenth of the median extra cost so that such paths do not dominate the tails
+    e = 100.0 * d / np.maximum(c, 0.1 * med)
+    q10, q50, q90 = (float(x) for x in np.quantile(e, (0.1, 0.5, 0.9)))
+    out.update(per_100wan_p10=q10, per_100wan_p50=q50, per_100wan_p90=q90)
+    inv = lambda x: 100.0 / x if x > 0 else nan  # noqa: E731
+    out.update(cost_per_extra_p50_10k_yuan=inv(q50), cost_per_extra_p10_10k_yuan=inv(q90),
+               cost_per_extra_p90_10k_yuan=inv(q10))
+    return out
+
+
+def _strength_position(sc, strengths: dict, levers: list[str]):
+    """(P, L) position of each changed lever's drawn strength in its assumed range (0 = low
+    end, 1 = high end), or None when none of the levers has an uncertain strength."""
+    cols = []
+    for name in levers:
+        lv = sc.levers.get(name)
+        if lv is None or name not in strengths or not lv.strength[1] > lv.strength[0]:
+            continue
+        lo, hi = lv.strength
+        cols.append((np.asarray(strengths[name], float) - lo) / (hi - lo))
+    return np.column_stack(cols) if cols else None
+
+
+def _line_at(u, y: np.ndarray, at: float) -> float:
+    """The least-squares line of ``y`` on the columns of ``u`` evaluated with every column at
+    ``at`` (the mean of ``y`` when there is nothing to regress on)."""
+    if u is None:
+        return float(y.mean())
+    X = np.column_stack([np.ones(len(y)), u])
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    return float(coef[0] + at * coef[1:].sum())
+
+
+def _rank(df: pd.DataFrame, col: str) -> list:
+    """1 = cheapest per extra firm; scenarios without a positive gain for positive money last."""
+    v = df[col].to_numpy(float)
+    order = sorted(range(len(v)), key=lambda i: (np.isnan(v[i]), v[i] if not np.isnan(v[i]) else 0.0,
+                                                 df.scenario.iloc[i]))
+    r = [0] * len(v)
+    for k, i in enumerate(order, start=1):
+        r[i] = k
+    return r

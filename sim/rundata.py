@@ -7,6 +7,7 @@ so ``sim report RUN_FOLDER`` re-renders them, in either language, without simula
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pandas as pd
 from .errors import InputError
 
 TABLES = ("projection", "targets", "scenarios", "flows", "costs", "calibration", "sources", "tornado")
+OPTIONAL = ("tiers", "ranking", "goal")   # written since the meeting pack's pipeline and lever ranking
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ def load_run(folder: str | Path) -> RunData:
         manifest = json.loads(man.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(str(man), "", "a JSON manifest", f"an unreadable file ({exc})") from None
+    if isinstance(manifest, dict) and isinstance(manifest.get("labels"), dict):
+        manifest["labels"] = _printable(manifest["labels"])
     tables = {}
     for t in TABLES:
         p = folder / f"{t}.csv"
@@ -73,4 +77,24 @@ def load_run(folder: str | Path) -> RunData:
             tables[t] = pd.read_csv(p, keep_default_na=True)
         except pd.errors.EmptyDataError:
             tables[t] = pd.DataFrame()
+    for t in OPTIONAL:
+        p = folder / f"{t}.csv"
+        try:
+            tables[t] = pd.read_csv(p) if p.is_file() else pd.DataFrame()
+        except pd.errors.EmptyDataError:
+            tables[t] = pd.DataFrame()
     return RunData(folder, manifest, tables)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _printable(v):
+    """Labels with control characters replaced by spaces (they are drawn in figures)."""
+    if isinstance(v, str):
+        return _CONTROL.sub(" ", v)
+    if isinstance(v, dict):
+        return {k: _printable(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_printable(x) for x in v]
+    return v

@@ -542,7 +542,7 @@ def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: i
 
     used = sorted({lv for name in raw for lv in resolve(name)})
     policies = []
-    for name in ["baseline"] + sorted(n for n in raw if n != "baseline"):
+    for name in ["baseline"] + [n for n in raw if n != "baseline"]:   # file order: the meeting's order
         amounts = resolve(name)
         settings = tuple((lv, float(amounts.get(lv, levers[lv].calibrated_at))) for lv in used)
         fy = raw[name]["from_year"] or first_proj

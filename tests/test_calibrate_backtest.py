@@ -23,7 +23,8 @@ def test_calibrate_writes_labels_and_figures(workdir):
     fv = pd.read_csv(d / "fitted.csv")
     assert set(fv.indicator) == {"hte_valid", "hte_valid_change", "hte_new", "tech_sme", "tech_sme_new"}
     # a second call reuses the cached fit and says so
-    r2 = CliRunner().invoke(main, ["calibrate", "scenarios/yuyao.toml", "--out", "results"])
+    assert "校准：" in r.output and "由数据确定的程度" in r.output and "R-hat" not in r.output
+    r2 = CliRunner().invoke(main, ["calibrate", "scenarios/yuyao.toml", "--out", "results", "--lang", "en"])
     assert "reused the cached fit" in r2.output
     assert (workdir / "calibration/fitted").is_dir()
 

@@ -26,13 +26,14 @@ def test_run_writes_a_complete_folder_and_reruns_do_not_overwrite(workdir):
     run1 = workdir / "results/yuyao/run-001"
     for f in CSVS + ["run.json"]:
         assert (run1 / f).is_file(), f
-    figs = sorted(p.name for p in (run1 / "figures").iterdir())
+    figs = sorted(p.name for p in (run1 / "figures" / "en").iterdir())
     assert "fan_yuyao_hte_valid.png" in figs and "fan_yuyao_hte_valid.svg" in figs
-    # one terminal line per scenario and target
-    sc_lines = [x for x in r1.output.splitlines() if x.startswith("[")]
+    # one screen by default; -v adds one line per scenario and target
+    assert len(r1.output.splitlines()) <= 25 and not [x for x in r1.output.splitlines() if x.startswith("[")]
+    r2 = CliRunner().invoke(main, args + ["--no-figures", "-v"])
+    sc_lines = [x for x in r2.output.splitlines() if x.startswith("[")]
     assert len(sc_lines) == 4 * 3
-    assert any("Valid High-Tech Enterprises 2025 target 1,200: P(met) = " in x for x in sc_lines)
-    r2 = CliRunner().invoke(main, args + ["--no-figures"])
+    assert any("年有效高新技术企业 目标1,200：达成概率" in x for x in sc_lines)
     assert r2.exit_code == 0, r2.output
     run2 = workdir / "results/yuyao/run-002"
     assert run2.is_dir() and run1.is_dir()

@@ -92,7 +92,7 @@ def test_whole_city_actual_in_a_target_year_is_fitted_and_reported_missed(workdi
     sf = pd.read_csv(d / "scenarios.csv")
     assert sf[(sf.unit == "cixi") & (sf.year == 2024) & (sf.indicator == "hte_valid")].p_met.isna().all()
     assert "Cixi (whole city) Valid High-Tech Enterprises 2024 target 1,200: missed (actual 1,010 < 1,200)" in r.output
-    html = (d / "report.html").read_text(encoding="utf-8")
+    html = (d / "report_en.html").read_text(encoding="utf-8")
     assert "missed (actual 1,010 &lt; 1,200)" in html
 
 
@@ -267,4 +267,4 @@ def test_actuals_up_to_the_horizon_leave_nothing_to_project_and_still_run(workdi
     tg = pd.read_csv(d / "targets.csv")
     assert tg.p_met.isna().all() and set(tg.status) <= {"met", "missed", "not_projected"}
     assert "Yuyao Valid High-Tech Enterprises 2025 target 1,200: met (actual 1,250 >= 1,200)" in r.output
-    assert (d / "report.html").is_file()
+    assert (d / "report_en.html").is_file()

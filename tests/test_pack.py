@@ -1,11 +1,15 @@
-"""The meeting pack: self-contained HTML (no external resources, every figure embedded,
-headline numbers equal to the CSVs), an XLSX that matches the CSVs, both languages, and
-a screenshot in headless Chromium that is not blank."""
+"""The meeting pack: one screen on the terminal; report_zh.html and report_en.html side by side,
+self-contained, in meeting order, numbers equal to the CSVs; a zh run is Chinese throughout;
+report_<lang>.xlsx for planners with no formula cells; escaping of everything read from a file;
+same seed, same bytes for every file; and the page in headless Chromium (no element wider than
+the page, a print stylesheet for A4 landscape), in both languages."""
 
+import json
 import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,11 +17,17 @@ from click.testing import CliRunner
 
 from sim.cli import main
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 class Scan(HTMLParser):
+    """Links, images, list items, headings and visible text of a page."""
+
     def __init__(self):
         super().__init__()
-        self.refs, self.imgs, self.lis, self._li = [], [], [], None
+        self.refs, self.imgs, self.alts, self.lis, self.heads, self.text = [], [], [], [], [], []
+        self._li = self._h = None
+        self._skip = 0
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -26,27 +36,32 @@ class Scan(HTMLParser):
                 self.refs.append(a[k])
         if tag == "img":
             self.imgs.append(a.get("src", ""))
+            self.alts.append(a.get("alt", ""))
         if tag == "li":
             self._li = ""
+        if tag in ("h2", "h3"):
+            self._h = ""
+        if tag in ("style", "script"):
+            self._skip += 1
 
     def handle_data(self, data):
+        if self._skip:
+            return
+        self.text.append(data)
         if self._li is not None:
             self._li += data
+        if self._h is not None:
+            self._h += data
 
     def handle_endtag(self, tag):
         if tag == "li" and self._li is not None:
             self.lis.append(self._li)
             self._li = None
-
-
-@pytest.fixture(scope="module")
-def run_folder(tmp_path_factory):
-    from pathlib import Path
-    root = Path(__file__).resolve().parents[1]
-    out = tmp_path_factory.mktemp("pack")
-    r = CliRunner().invoke(main, ["run", str(root / "scenarios/cixi.toml"), "--paths", "600", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    return out / "cixi" / "run-001"
+        if tag in ("h2", "h3") and self._h is not None:
+            self.heads.append(self._h)
+            self._h = None
+        if tag in ("style", "script"):
+            self._skip -= 1
 
 
 def scan(path):
@@ -59,45 +74,226 @@ def numbers(text):
     return [float(x.replace(",", "")) for x in re.findall(r"\d[\d,]*(?:\.\d+)?", text)]
 
 
-@pytest.mark.parametrize("lang", ["zh", "en"])
-def test_html_is_self_contained_and_headlines_match_the_csvs(run_folder, lang):
-    r = CliRunner().invoke(main, ["report", str(run_folder), "--lang", lang])
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    """A Cixi run in Chinese, then 'sim report --lang en' beside it."""
+    out = tmp_path_factory.mktemp("pack")
+    r = CliRunner().invoke(main, ["run", str(ROOT / "scenarios/cixi.toml"), "--paths", "600", "--out", str(out)])
     assert r.exit_code == 0, r.output
-    s = scan(run_folder / "report.html")
+    folder = out / "cixi" / "run-001"
+    zh_before = (folder / "report_zh.html").read_bytes()
+    r2 = CliRunner().invoke(main, ["report", str(folder), "--lang", "en"])
+    assert r2.exit_code == 0, r2.output
+    return {"folder": folder, "terminal": r.output, "zh_before": zh_before}
+
+
+def test_terminal_is_one_screen_district_first(pack):
+    lines = pack["terminal"].splitlines()
+    assert len(lines) <= 25, pack["terminal"]
+    assert lines[0].startswith("慈溪市（全市）：2026年有效高新技术企业目标1,750家")
+    # the key table lists the scenarios in file order, current policy first
+    labels = ["现行政策", "首次申报补助翻倍", "扩大培育库", "招引迁入高企", "组合方案"]
+    rows = [next(i for i, x in enumerate(lines) if x.startswith(lab)) for lab in labels]
+    assert rows == sorted(rows)
+    assert sum(x.startswith(("校准：", "初步结果：")) for x in lines) == 1
+
+
+@pytest.mark.parametrize("name", ["cixi", "zhenhai", "yuyao", "jiangbei"])
+def test_every_shipped_scenario_fits_one_screen(name, tmp_path):
+    r = CliRunner().invoke(main, ["run", str(ROOT / "scenarios" / f"{name}.toml"), "--paths", "300", "--out",
+                                  str(tmp_path), "--no-figures"])
+    assert r.exit_code == 0, r.output
+    assert len(r.output.splitlines()) <= 25, r.output
+    assert_chinese(r.output, ids_of(tmp_path / name / "run-001"))
+
+
+def test_reports_side_by_side(pack):
+    f = pack["folder"]
+    for lang in ("zh", "en"):
+        assert (f / f"report_{lang}.html").is_file() and (f / f"report_{lang}.xlsx").is_file()
+        assert list((f / "figures" / lang).glob("pipeline_*.png"))
+    assert (f / "report_zh.html").read_bytes() == pack["zh_before"]   # 'sim report --lang en' kept it
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_html_is_self_contained_and_headlines_match_the_csvs(pack, lang):
+    folder = pack["folder"]
+    s = scan(folder / f"report_{lang}.html")
     assert all(x.startswith("data:") or x.startswith("#") for x in s.refs), [x[:40] for x in s.refs]
-    pngs = sorted((run_folder / "figures").glob("*.png"))
+    pngs = sorted((folder / "figures" / lang).glob("*.png"))
     assert len(s.imgs) == len(pngs) and all(i.startswith("data:image/png;base64,") for i in s.imgs)
-    tg = pd.read_csv(run_folder / "targets.csv")
+    tg = pd.read_csv(folder / "targets.csv")
     base = tg[(tg.unit == "cixi") & (tg.indicator == "hte_valid") & (tg.year == 2026) & (tg.scenario == "baseline")].iloc[0]
     first = s.lis[0]
     nums = numbers(first)
     assert 2026 in nums and 1750 in nums
-    from sim.pack import pct
+    from sim.text import pct
     assert pct(base.p_met) in first and (base.p_met < 0.005 or base.p_met > 0.995 or round(100 * base.p_met) in nums)
     assert round(base["median"]) in nums and round(base.p10) in nums and round(base.p90) in nums
     if lang == "zh":
         assert first.startswith("按现行政策，2026年慈溪市（全市）有效高新技术企业达到1,750家的概率约为")
     else:
         assert "Valid High-Tech Enterprises in 2026" in first
-    sf = pd.read_csv(run_folder / "scenarios.csv")
-    alt = sf[(sf.unit == "cixi") & (sf.indicator == "hte_valid") & (sf.year == 2026) & (sf.scenario != "baseline")]
-    best = alt.sort_values(["p_met", "scenario"], ascending=[False, True]).iloc[0]
-    second = numbers(s.lis[1])
-    assert pct(best.p_met) in s.lis[1] and round(best.extra_vs_baseline_p50) in second
-    assert round(best.extra_cost_mean_10k_yuan) in second
+    # the lever sentence: the cheapest scenario per extra firm, with the ranking's numbers
+    rk = pd.read_csv(folder / "ranking.csv").sort_values("rank")
+    best = rk[rk.cost_per_extra_p50_10k_yuan.notna()].iloc[0]
+    lever = next(x for x in s.lis if ("最划算" in x if lang == "zh" else "Per yuan" in x))
+    from sim.rundata import load_run
+    rd = load_run(folder)
+    assert rd.policy_label(best.scenario, lang) in lever
+    if lang == "zh":
+        assert round(best.cost_per_extra_p50_10k_yuan) in numbers(lever) and round(best.extra_p50) in numbers(lever)
+    assert any(("假设" in x) if lang == "zh" else ("assumptions" in x) for x in s.lis)
 
 
-def test_xlsx_matches_the_csvs(run_folder):
-    book = pd.read_excel(run_folder / "report.xlsx", sheet_name=None)
-    for name in ("projection", "targets", "scenarios", "flows", "costs", "calibration", "sources"):
-        csv = pd.read_csv(run_folder / f"{name}.csv")
-        sheet = book[name]
-        assert len(sheet) == len(csv)
-        for c, sc in zip(csv.columns, sheet.columns):
-            assert sc == c or sc.startswith(c + " ("), (c, sc)
-            if pd.api.types.is_numeric_dtype(csv[c]):
-                assert (sheet[sc].fillna(-1).to_numpy() == pytest.approx(csv[c].fillna(-1).to_numpy()))
-    assert "mean (firms)" in book["projection"].columns
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_report_is_in_meeting_order(pack, lang):
+    from sim.text import M
+    s = scan(pack["folder"] / f"report_{lang}.html")
+    order = [M[k][lang] for k in ("sec_answer", "sec_lever", "sec_goal", "sec_evidence", "sec_fans", "sec_pipeline",
+                                  "sec_appendix", "sec_assumptions", "sec_sources")]
+    pos = [s.heads.index(h) for h in order]
+    assert pos == sorted(pos), s.heads
+    fans = [a for a in s.alts if a.startswith("fan_")]
+    assert fans[0].startswith("fan_cixi_") and fans.index("fan_cixi_hte_valid") < fans.index("fan_cixi_city_hte_valid")
+    assert [a for a in s.alts if a.startswith("pipeline_")] == [f"pipeline_{k:02d}_{p}" for k, p in enumerate(
+        ["baseline", "double_first_application", "larger_reserve", "relocation_push", "all_levers"])]
+    html = (pack["folder"] / f"report_{lang}.html").read_text(encoding="utf-8")
+    assert "@media print" in html and "size:A4 landscape" in html and "break-before:page" in html
+
+
+# ---- everything in the run's language -------------------------------------------------------
+ALLOWED = {"sim", "calibrate", "goal", "report", "html", "xlsx", "csv", "png", "txt", "seeds", "logit", "tau",
+           "zh", "en", "md"}
+
+
+def ids_of(folder):
+    man = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    lab = man["labels"]
+    ids = set(lab["units"]) | set(lab["indicators"]) | set(lab["levers"]) | set(lab["rates"]) | set(lab["flows"])
+    ids |= {p["name"] for p in lab["policies"]} | set(lab.get("tiers", {}))
+    ids |= set(man["inputs_sha256_16"]) | {t["indicator"] for t in man["targets_not_scored"]}
+    ids |= set(pd.read_csv(folder / "sources.csv").indicator) | set(pd.read_csv(folder / "calibration.csv").parameter)
+    words = set()
+    for i in ids:
+        words |= set(re.findall(r"[A-Za-z]+", i))
+    return words
+
+
+def ascii_words(text):
+    return set(re.findall(r"(?<![A-Za-z0-9_])[A-Za-z]{2,}(?![A-Za-z0-9])", text))
+
+
+def assert_chinese(text, ids):
+    text = re.sub(r"[^\s（）]*/[^\s（）]*", " ", text)   # paths are ids
+    bad = {w for w in ascii_words(text) if w not in ids and w.lower() not in ALLOWED}
+    assert not bad, sorted(bad)[:30]
+
+
+def test_a_zh_run_is_chinese_throughout(pack):
+    folder = pack["folder"]
+    ids = ids_of(folder)
+    assert_chinese(pack["terminal"], ids)
+    s = scan(folder / "report_zh.html")
+    text = " ".join(s.text)   # (image alt texts are the figures' file names)
+    # file names in the sources table are ids (e.g. seeds/000_43b2....txt)
+    text = re.sub(r"\S*\.(txt|md|csv|toml)\b", " ", text)
+    assert_chinese(text, ids)
+    import openpyxl
+    wb = openpyxl.load_workbook(folder / "report_zh.xlsx")
+    assert wb.sheetnames[0] == "方案比较"
+    for ws in wb.worksheets:
+        assert_chinese(ws.title, ids)
+        head = [c.value for c in ws[1]]
+        assert_chinese(" ".join(head), ids)
+    comp = wb["方案比较"]
+    for row in comp.iter_rows(min_row=2, values_only=True):
+        assert_chinese(" ".join(str(v) for v in row if isinstance(v, str)), ids)
+
+
+def test_the_checker_finds_english():
+    with pytest.raises(AssertionError):
+        assert_chinese("校准：the sampler has not fully converged", set())
+    assert_chinese("慈溪市 cixi 2026年 1,750家 <1%", {"cixi"})
+
+
+# ---- the workbook ----------------------------------------------------------------------------
+def test_xlsx_is_for_planners(pack):
+    import openpyxl
+    folder = pack["folder"]
+    for lang, first in (("zh", "方案比较"), ("en", "Comparison")):
+        wb = openpyxl.load_workbook(folder / f"report_{lang}.xlsx")
+        assert wb.sheetnames[0] == first
+        for ws in wb.worksheets:
+            assert ws.freeze_panes == "A2", ws.title
+            assert ws.auto_filter.ref, ws.title
+            assert all(ws.column_dimensions[c.column_letter].width >= 8 for c in ws[1]), ws.title
+            assert not [c for row in ws.iter_rows() for c in row if c.data_type == "f"], ws.title
+        comp = wb[first]
+        head = [c.value for c in comp[1]]
+        p = head.index("达成概率（%）" if lang == "zh" else "P(met) (%)")
+        cells = [r[p] for r in comp.iter_rows(min_row=2)]
+        assert cells and all(c.number_format == "0.0%" for c in cells)
+        m = head.index("中位数（家）" if lang == "zh" else "Median (firms)")
+        assert all(r[m].number_format == "#,##0" for r in comp.iter_rows(min_row=2))
+    # the targets sheet holds the CSV's numbers
+    tg = pd.read_csv(folder / "targets.csv")
+    sheet = pd.read_excel(folder / "report_zh.xlsx", sheet_name="全部目标")
+    assert len(sheet) == len(tg)
+    assert sheet["达成概率（%）"].to_numpy() == pytest.approx(tg.p_met.to_numpy())
+    assert sheet["目标（家）"].to_numpy() == pytest.approx(tg.target.to_numpy())
+
+
+def _tamper(folder, dest):
+    """A copy of a run folder whose labels, passages and manifest values are hostile."""
+    shutil.copytree(folder, dest)
+    man = json.loads((dest / "run.json").read_text(encoding="utf-8"))
+    for p in man["labels"]["policies"]:
+        if p["name"] == "larger_reserve":
+            p["zh"] = "=HYPERLINK(\"http://x\",\"点\")<script>alert(1)</script>"
+            p["en"] = "@SUM(A1:A9) $x^2$"
+    man["labels"]["scenario"]["zh"] = "+cmd|' /C calc'!A0"
+    man["labels"]["units"]["cixi"]["zh"] = "-2+3\x07慈溪"
+    man["seed"] = "<img src=x onerror=alert(2)>"
+    man["package_version"] = "</p><script>alert(3)</script>"
+    (dest / "run.json").write_text(json.dumps(man, ensure_ascii=False), encoding="utf-8")
+    src = pd.read_csv(dest / "sources.csv")
+    src.loc[0, "passage"] = "=1+2"
+    src.loc[1, "passage"] = "<b>bold</b>"
+    src.to_csv(dest / "sources.csv", index=False)
+    return dest
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_values_from_files_are_escaped_and_never_formulas(pack, tmp_path, lang):
+    import openpyxl
+    dest = _tamper(pack["folder"], tmp_path / "tampered")
+    r = CliRunner().invoke(main, ["report", str(dest), "--lang", lang])
+    assert r.exit_code == 0, r.output
+    html = (dest / f"report_{lang}.html").read_text(encoding="utf-8")
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;alert(3)" in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    wb = openpyxl.load_workbook(dest / f"report_{lang}.xlsx")
+    formulas = [(ws.title, c.coordinate) for ws in wb.worksheets for row in ws.iter_rows() for c in row
+                if c.data_type == "f"]
+    assert formulas == []
+    texts = [c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "=1+2" in texts   # kept as text, shown as written
+
+
+def test_same_seed_same_bytes_for_every_file(tmp_path):
+    # two separate output folders: a second run in the same folder compares itself with the first
+    for sub in ("a", "b"):
+        r = CliRunner().invoke(main, ["run", str(ROOT / "scenarios/yuyao.toml"), "--paths", "300", "--out",
+                                      str(tmp_path / sub)])
+        assert r.exit_code == 0, r.output
+    a, b = tmp_path / "a" / "yuyao" / "run-001", tmp_path / "b" / "yuyao" / "run-001"
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert {"report_zh.html", "report_zh.xlsx", "run.json"} <= {str(f) for f in files}
+    assert any(str(f).endswith(".svg") for f in files) and any(str(f).endswith(".png") for f in files)
+    different = [str(f) for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
+    assert different == []
 
 
 def test_report_on_a_folder_that_is_not_a_run(tmp_path):
@@ -105,6 +301,18 @@ def test_report_on_a_folder_that_is_not_a_run(tmp_path):
     assert r.exit_code == 2 and "run.json" in r.output and "Traceback" not in r.output
 
 
+def test_font_subset_covers_exactly_the_page(pack):
+    from sim.pack import font_charset
+    from sim.rundata import load_run
+    rd = load_run(pack["folder"])
+    chars = set(font_charset(rd, "zh"))
+    s = scan(pack["folder"] / "report_zh.html")
+    shown = set("".join(s.text)) - set(" \n\t")
+    assert shown <= chars
+    assert "龘" not in chars and len(chars) < 2000
+
+
+# ---- headless Chromium -------------------------------------------------------------------------
 def chromium():
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):
@@ -112,15 +320,81 @@ def chromium():
     return None
 
 
+def _chrome(args, profile, timeout=180):
+    return subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={profile}"] + args, check=True, timeout=timeout, capture_output=True)
+
+
 @pytest.mark.skipif(chromium() is None, reason="headless Chromium is not installed (Debian package 'chromium'); .ci/run installs it")
-def test_report_renders_in_headless_chromium(run_folder, tmp_path):
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_report_renders_in_headless_chromium(pack, tmp_path, lang):
+    page = pack["folder"] / f"report_{lang}.html"
+    # measure the laid-out page: nothing wider than the window, and its full height
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text(encoding="utf-8").replace(
+        "</body>", "<script>document.body.setAttribute('data-over', String(document.documentElement.scrollWidth"
+                   " - document.documentElement.clientWidth));document.body.setAttribute('data-height',"
+                   " String(document.documentElement.scrollHeight));</script></body>"), encoding="utf-8")
+    dom = _chrome(["--window-size=1280,900", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+                  tmp_path / "p1").stdout.decode("utf-8", "replace")
+    over = int(re.search(r'data-over="(-?\d+)"', dom).group(1))
+    height = int(re.search(r'data-height="(\d+)"', dom).group(1))
+    assert over <= 0, f"an element is {over}px wider than the page"
+    assert height > 3000
     shot = tmp_path / "shot.png"
-    subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2000",
-                    f"--screenshot={shot}", (run_folder / "report.html").as_uri()],
-                   check=True, timeout=120, capture_output=True)
+    _chrome([f"--window-size=1280,{min(height, 16000)}", "--hide-scrollbars", f"--screenshot={shot}", page.as_uri()],
+            tmp_path / "p2")
     import matplotlib.image as mpimg
     img = mpimg.imread(shot)
-    assert img.shape[0] > 500 and img.shape[1] > 500
-    assert img[..., :3].std() > 0.05   # not a blank page
+    assert img.shape[0] >= min(height, 16000) - 5 and img.shape[1] == 1280
+    # not blank anywhere: every 2000-px band of the page has content
+    for k in range(0, img.shape[0] - 500, 2000):
+        assert img[k:k + 2000, :, :3].std() > 0.02, k
+    # the print stylesheet: A4 landscape pages
+    pdf = tmp_path / "page.pdf"
+    _chrome(["--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri()], tmp_path / "p3")
+    data = pdf.read_bytes()
+    boxes = {tuple(round(float(x)) for x in m) for m in re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)}
+    assert boxes == {(842, 595)}, boxes   # A4 landscape in points
+    assert len(re.findall(rb"/Type\s*/Page\b", data)) >= 3
+
+
+def test_goal_answers_in_each_reports_language(tmp_path):
+    toy = str(ROOT / "tests" / "data" / "toy" / "toy.toml")
+    r = CliRunner().invoke(main, ["run", toy, "--paths", "300", "--out", str(tmp_path), "--no-figures"])
+    assert r.exit_code == 0, r.output
+    g = CliRunner().invoke(main, ["goal", toy, "--target", "hte_valid@2026", "--prob", "0.5", "--paths", "300",
+                                  "--out", str(tmp_path)])
+    assert g.exit_code == 0, g.output
+    run, goal = tmp_path / "toy" / "run-001", tmp_path / "toy" / "goal-001"
+    for lang, word in (("zh", "最省钱的组合"), ("en", "Cheapest mix")):
+        r = CliRunner().invoke(main, ["report", str(run), "--goal", str(goal), "--lang", lang])
+        assert r.exit_code == 0, r.output
+        s = scan(run / f"report_{lang}.html")
+        assert any(word in x for x in s.lis), s.lis
+        assert any(x.startswith("达成目标需要什么：" if lang == "zh" else "What it would take: ") for x in s.lis)
+        assert "goal_frontier" in s.alts
+    assert (run / "report_zh.html").is_file() and (run / "report_en.html").is_file()
+
+
+def test_progress_stays_off_when_output_is_not_a_terminal(capsys):
+    from sim.progress import bar, enabled, stage
+    assert not enabled()
+    with stage("x"):
+        pass
+    with bar([1, 2, 3], "y") as it:
+        assert list(it) == [1, 2, 3]
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+def test_sensitivity_variants_and_parameters_have_words():
+    from sim.text import col, param_label, variant
+    for name in ("priors_x0.5", "priors_x2", "def_tech_sme_excl_hte", "def_hte_new_incl_relocated"):
+        assert not ascii_words(variant(name, "zh")) and not ascii_words(col(f"p_met_{name}", "zh"))
+    rates = {"renew": {"zh": "高企到期重新认定率", "en": "HTE renewal rate"}}
+    units = {"yuyao": {"zh": "余姚市", "en": "Yuyao"}}
+    assert param_label("yuyao.offset.renew", rates, units, "zh") == "余姚市：高企到期重新认定率偏移"
+    assert param_label("yuyao.hte", rates, units, "zh") == "余姚市：起始有效高企数"
+    assert not ascii_words(param_label("noise_scale", rates, units, "zh"))

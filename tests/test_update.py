@@ -97,10 +97,10 @@ def test_a_surprising_actual_is_named_against_the_previous_forecast(workdir):
     en = sentences(man, "en")
     assert en[0].startswith("Since the previous run (run-001)") and "above the previous forecast's 90% interval" in en[1]
     # the report says it too
-    from sim.pack import headline_sentences
-    from sim.rundata import load_run
-    hs = headline_sentences(load_run(workdir / "results/cixi/run-002"), "zh")
-    assert line in hs and moved[0] in hs
+    r = CliRunner().invoke(main, ["report", "results/cixi/run-002", "--lang", "zh"])
+    assert r.exit_code == 0, r.output
+    html = __import__("html").unescape((workdir / "results/cixi/run-002/report_zh.html").read_text(encoding="utf-8"))
+    assert line in html and moved[0] in html
     # sim compare on the two Cixi runs: the one added figure is all that changed
     r = CliRunner().invoke(main, ["compare", "results/cixi/run-001", "results/cixi/run-002", "--lang", "en"])
     assert r.exit_code == 0, r.output
