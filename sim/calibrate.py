@@ -463,54 +463,114 @@ def fit_key(sc: Scenario, **settings) -> str:
 THOROUGH = dict(chains=64, steps=6000, burn=2000)
 
 
-def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False, **kw):
+def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False,
+               notify=None, **kw):
     """Fit, or reuse the fit cached under ``sc.fit_cache`` for the same inputs.
 
     The key covers the inputs, not the sampler's settings: ``sim calibrate`` fits with long
     chains (``thorough``) and every later ``sim run`` of the same inputs reuses that fit;
-    a run that finds no cached fit makes a quick one. Returns (calibration, key, reused).
-    The cache is a convenience: an unwritable folder just means no cache.
+    a run that finds no cached fit makes a quick one. Returns (calibration, key, reused);
+    key is None when a new fit could not be cached.
+    The cache is a convenience: a damaged cache file is fitted again and an unwritable
+    folder just means no cache; ``notify`` (a function of one line of text) is told either.
     """
+    say = notify or (lambda msg: None)
     key = fit_key(sc, seed=seed, **kw)
     path = Path(sc.fit_cache) / f"{key}.npz" if sc.fit_cache else None
-    if use_cache and path is not None and path.is_file():
+    if use_cache and path is not None and (path.exists() or path.is_symlink()):
         try:
             cal = load_fit(sc, path, seed=seed, **kw)
+        except Exception as exc:   # noqa: BLE001  (any unreadable cache: fit again)
+            say(f"the cached fit {key} is damaged ({_reason(exc)}); fitting again")
+        else:
             if not thorough or cal.diagnostics.get("steps", 0) >= THOROUGH["steps"]:
                 return cal, key, True
-        except (OSError, ValueError, KeyError):
-            pass
     cal = fit(sc, seed=seed, **(THOROUGH if thorough else {}), **kw)
-    if path is not None:
-        try:
-            save_fit(cal, path)
-        except OSError:
-            pass
+    if path is None:
+        return cal, None, False
+    try:
+        save_fit(cal, path)
+    except (OSError, ValueError) as exc:
+        say(f"the fit was not cached ({_reason(exc)}); the next run fits again")
+        return cal, None, False
     return cal, key, False
 
 
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    text = " ".join(str(text).split())
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+MAX_CACHE_BYTES = 1 << 30
+
+
 def save_fit(cal: Calibration, path: Path) -> None:
+    """Write ``cal`` to ``path`` atomically (a temporary file renamed into place); a fit with
+    non-finite numbers is refused (ValueError), so a broken fit is never reused."""
+    import contextlib
+    bad = [k for k in ARRAYS if not np.all(np.isfinite(getattr(cal, k)))]
+    if bad:
+        raise ValueError(f"non-finite values in {', '.join(bad)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(T=cal.T, n_obs=cal.n_obs, ess=cal.ess, laplace_agrees=cal.laplace_agrees, notes=list(cal.notes),
                 diagnostics=cal.diagnostics, rhat=list(cal.rhat), ess_per_param=list(cal.ess_per_param),
                 n_rates=cal.n_rates, names=list(cal.space.names))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-fit-", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    np.savez(tmp, meta=np.array(json.dumps(meta)), **{k: getattr(cal, k) for k in ARRAYS})
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, meta=np.array(json.dumps(meta)), **{k: getattr(cal, k) for k in ARRAYS})
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def load_fit(sc: Scenario, path: Path, rows=None, until=None, prior_scale: float = 1.0, **_) -> Calibration:
+    """Read a cached fit; raise ValueError (or OSError) unless every part is there, of the
+    right shape and finite."""
+    import stat
     model = Model(sc, rows=rows, until=until, prior_scale=prior_scale)
-    with np.load(path) as z:
-        meta = json.loads(str(z["meta"]))
-        arrays = {k: z[k] for k in ARRAYS}
-    if meta["names"] != list(model.space.names):
-        raise ValueError("cached fit has other parameters")
-    return Calibration(model.space, meta["n_rates"], arrays["mode"], arrays["laplace_cov"], arrays["draws"],
-                       arrays["weights"], meta["ess"], arrays["z_mean"], arrays["z_cov"], meta["T"], meta["n_obs"],
-                       meta["laplace_agrees"], tuple(meta["notes"]), meta["diagnostics"], tuple(meta["rhat"]),
-                       tuple(meta["ess_per_param"]))
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode) or not 0 < st.st_size <= MAX_CACHE_BYTES:
+        raise ValueError("not a regular file of a plausible size" if st.st_size else "an empty file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = {k: np.asarray(z[k], dtype=float) for k in ARRAYS}
+    except (OSError, ValueError) as exc:
+        raise ValueError(_reason(exc)) from None
+    except Exception as exc:   # noqa: BLE001  (zip, json and CRC errors of a damaged file)
+        raise ValueError(f"{type(exc).__name__}: {_reason(exc)}") from None
+    n = len(model.space)
+    if not isinstance(meta, dict) or meta.get("names") != list(model.space.names):
+        raise ValueError("it holds other parameters")
+    M = arrays["draws"].shape[0] if arrays["draws"].ndim == 2 else -1
+    zdim = arrays["z_mean"].shape[-1] if arrays["z_mean"].ndim == 2 else -1
+    shapes = {"mode": (n,), "laplace_cov": (n, n), "draws": (M, n), "weights": (M,), "z_mean": (M, zdim),
+              "z_cov": (M, zdim, zdim)}
+    for k, shape in shapes.items():
+        if M < 1 or zdim < 1 or arrays[k].shape != shape:
+            raise ValueError(f"{k} has shape {arrays[k].shape}")
+        if not np.all(np.isfinite(arrays[k])):
+            raise ValueError(f"{k} has non-finite values")
+    w = arrays["weights"]
+    if np.any(w < 0) or not abs(w.sum() - 1.0) < 1e-6:
+        raise ValueError("the weights are not a distribution")
+    try:
+        diag = meta["diagnostics"]
+        cal = Calibration(model.space, int(meta["n_rates"]), arrays["mode"], arrays["laplace_cov"], arrays["draws"],
+                          w, float(meta["ess"]), arrays["z_mean"], arrays["z_cov"], int(meta["T"]), int(meta["n_obs"]),
+                          bool(meta["laplace_agrees"]), tuple(str(x) for x in meta["notes"]), diag,
+                          tuple(float(x) for x in meta["rhat"]), tuple(float(x) for x in meta["ess_per_param"]))
+        if not isinstance(diag, dict) or not all(isinstance(diag.get(k), (int, float)) for k in
+                                                 ("rhat_max", "ess_min", "acceptance", "chains", "steps", "burn")):
+            raise ValueError("diagnostics")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"its summary is incomplete ({_reason(exc)})") from None
+    return cal
 
 
 def fitted_vs_published(sc: Scenario, cal: Calibration, seed: int = 0):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,20 @@ from .errors import InputError, did_you_mean
 from .levers import Lever
 from .params import Param, ParamSpace, beta_to_logit_normal, range_to_sd, rate_prior
 from .structure import Structure, load_structure
-from .tomlio import Table, read_toml
+from .tomlio import Table, read_bytes, read_toml
 
 DATA_KEYS = ("ledger", "units", "structure", "priors", "starts", "levers")
 DATA_DEFAULTS = {k: f"../calibration/{k}.{'csv' if k in ('ledger', 'units') else 'toml'}" for k in DATA_KEYS}
 START_ITEMS = ("hte", "sme", "reserve", "leader_share")
+MAX_POLICIES = 50                 # scenarios (policies) in one file; each is simulated and drawn
+NAME_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+
+
+def check_id(name: str, file: str, key: str, what: str) -> str:
+    """A scenario or lever name: letters, digits, '_' and '-' (it names files and sheets)."""
+    if not NAME_ID.fullmatch(name):
+        raise InputError(file, key, f"a {what} name of letters, digits, '_' and '-' (at most 64)", repr(name))
+    return name
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ def load_scenario(path: str | Path) -> Scenario:
     shown = str(path)
     t = Table(read_toml(path, shown), shown)
     base = path.parent
-    hashes = {path.name: _sha(path)}
+    hashes = {path.name: _sha(path, shown)}
 
     sc = t.table("scenario")
     name = sc.string("name", default=path.stem)
@@ -128,14 +138,16 @@ def load_scenario(path: str | Path) -> Scenario:
 
     dt = t.table("data", default=None)
     files = {}
+    roots = project_roots(path)
     for key in DATA_KEYS:
         rel = dt.string(key, default=DATA_DEFAULTS[key]) if dt is not None else DATA_DEFAULTS[key]
         files[key] = (base / rel, _shown(base, rel))
+        confine(base / rel, roots, shown, f"data.{key}", rel)
     if dt is not None:
         dt.close()
     for key, (p, s) in files.items():
-        if p.exists():
-            hashes[f"{key}:{Path(s).name}"] = _sha(p)
+        if p.is_file():
+            hashes[f"{key}:{Path(s).name}"] = _sha(p, s)
 
     units = load_units(*files["units"])
     structure = load_structure(*files["structure"])
@@ -144,6 +156,12 @@ def load_scenario(path: str | Path) -> Scenario:
     starts_all = read_toml(*files["starts"])
     levers = _load_levers(read_toml(*files["levers"]), files["levers"][1], structure)
 
+    for i, u in enumerate(pool_with):
+        if u == unit:
+            raise InputError(shown, f"scenario.pool_with[{i}]", "other units to pool with (not the unit itself)",
+                             repr(u), "remove it")
+        if u in pool_with[:i]:
+            raise InputError(shown, f"scenario.pool_with[{i}]", "each unit once", f"{u!r} twice", "remove one")
     for u, key in [(unit, "scenario.unit")] + [(p, "scenario.pool_with") for p in pool_with]:
         if u not in units:
             raise InputError(shown, key, "a unit id from units.csv", repr(u), did_you_mean(u, units))
@@ -186,11 +204,20 @@ def load_scenario(path: str | Path) -> Scenario:
         levers = {**levers, **_load_levers(lt.data, shown, structure, prefix="levers.")}
         lt._seen.update(lt.keys())
     first_proj = max(starts[unit].year, _last_actual(rows, unit, starts[unit].year, structure)) + 1
+    if horizon < first_proj:
+        raise InputError(shown, "scenario.horizon", f"a year after {unit}'s last actual year {first_proj - 1} "
+                         "(the projection starts there)", str(horizon), f"set horizon = {first_proj} or later")
     policies = _load_policies(t.table("scenarios"), shown, levers, first_proj, horizon)
     used = {lv for p in policies for lv, _ in p.settings}
     levers = {k: v for k, v in levers.items() if k in used}
 
     targets, skipped = _targets(t, shown, rows, (unit,) + parts, structure, starts[unit].year, horizon)
+    if not targets:
+        why = "; ".join(dict.fromkeys(w for _, w in skipped))
+        raise InputError(shown, "targets", f"at least one target of {unit} or its sub-units between the start year "
+                         f"{starts[unit].year} and the horizon {horizon} (ledger rows of kind 'target' or [[targets]])",
+                         f"none ({len(skipped)} skipped: {why})" if skipped else "none",
+                         "add a [[targets]] table" if not skipped else None)
 
     rt = t.table("run", default=None)
     paths = rt.number("paths", default=10000, integer=True, lo=100, hi=2_000_000) if rt else 10000
@@ -203,11 +230,30 @@ def load_scenario(path: str | Path) -> Scenario:
                     str(files["priors"][0].parent / "fitted"), noise, pooling)
 
 
-def _sha(p: Path) -> str:
-    try:
-        return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "unreadable"
+def _sha(p: Path, shown: str) -> str:
+    return hashlib.sha256(read_bytes(p, shown)).hexdigest()[:16]
+
+
+def project_roots(scenario: Path) -> tuple[Path, ...]:
+    """Where a scenario's data files may be: its own folder tree, and the ``calibration/``
+    folder of the project it is in (the nearest folder above it that has one)."""
+    base = Path(os.path.realpath(scenario.parent))
+    roots = [base]
+    for d in (base,) + tuple(base.parents):
+        if (d / "calibration").is_dir():
+            roots.append(Path(os.path.realpath(d / "calibration")))
+            break
+    return tuple(roots)
+
+
+def confine(p: Path, roots, shown: str, key: str, rel: str) -> None:
+    """Raise unless ``p`` (symbolic links resolved) lies inside one of ``roots``. Nothing
+    is read from a file outside, so no error can echo its content."""
+    real = Path(os.path.realpath(p))
+    if not any(real == r or r in real.parents for r in roots):
+        where = " or ".join(f"{os.path.relpath(r)}/" for r in roots)
+        raise InputError(shown, key, f"a data file inside the project ({where})", f"{rel!r}, which is outside",
+                         "copy the file into the project")
 
 
 def _shown(base: Path, rel: str) -> str:
@@ -290,6 +336,7 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
     pays = ["fixed"] + [f"flow:{f}" for f in structure.flows] + [f"state:{s}" for s in structure.tiers]
     out = {}
     for name, raw in data.items():
+        check_id(name, shown, f"{prefix}{name}", "lever")
         t = Table(raw, shown, f"{prefix}{name}")
         kind = t.string("kind", choices=("shift", "quota"))
         acts = tuple(t.strings("acts_on", choices=rates))
@@ -320,13 +367,20 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
             start=t.number("start", default=None, integer=True, lo=1990, hi=2100),
             end=t.number("end", default=None, integer=True, lo=1990, hi=2100))
         t.close()
+        if lever.start is not None and lever.end is not None and lever.start > lever.end:
+            raise InputError(shown, f"{prefix}{name}.end", f"a year >= start ({lever.start})", str(lever.end),
+                             "swap start and end")
         out[name] = lever
     return out
 
 
 def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: int, horizon: int) -> tuple[Policy, ...]:
     raw = {}
+    if len(t.keys()) > MAX_POLICIES:
+        raise InputError(shown, "scenarios", f"at most {MAX_POLICIES} scenarios (each is simulated and drawn)",
+                         f"{len(t.keys()):,}")
     for name in t.keys():
+        check_id(name, shown, f"scenarios.{name}", "scenario")
         pt = t.table(name)
         include = pt.string("include", default=None)
         settings = pt.table("levers", default=None)
@@ -347,16 +401,21 @@ def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: i
         raise InputError(shown, "scenarios", "a [scenarios.baseline] table (the policy in force)",
                          "scenarios " + ", ".join(sorted(raw)) if raw else "none")
 
-    def resolve(name, chain=()):
-        if name in chain:
-            raise InputError(shown, f"scenarios.{name}.include", "no cycle of includes", " -> ".join(chain + (name,)))
-        r = raw[name]
-        if r["include"] is None:
-            return dict(r["amounts"])
-        if r["include"] not in raw:
-            raise InputError(shown, f"scenarios.{name}.include", "the name of another scenario", repr(r["include"]),
-                             did_you_mean(r["include"], raw))
-        return {**resolve(r["include"], chain + (name,)), **r["amounts"]}
+    def resolve(name):
+        chain = [name]                     # name, what it includes, what that includes, ...
+        while raw[chain[-1]]["include"] is not None:
+            inc = raw[chain[-1]]["include"]
+            if inc not in raw:
+                raise InputError(shown, f"scenarios.{chain[-1]}.include", "the name of another scenario", repr(inc),
+                                 did_you_mean(inc, raw))
+            if inc in chain:
+                raise InputError(shown, f"scenarios.{name}.include", "no cycle of includes",
+                                 " -> ".join(chain + [inc]))
+            chain.append(inc)
+        amounts = {}
+        for n in reversed(chain):
+            amounts.update(raw[n]["amounts"])
+        return amounts
 
     used = sorted({lv for name in raw for lv in resolve(name)})
     policies = []
