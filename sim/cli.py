@@ -32,13 +32,15 @@ EXIT_INPUT, EXIT_BUG = 2, 1
 class Number(click.ParamType):
     """A finite number (integer if ``integer``) within [lo, hi]."""
 
-    def __init__(self, lo=None, hi=None, integer=False):
-        self.lo, self.hi, self.integer = lo, hi, integer
+    def __init__(self, lo=None, hi=None, integer=False, say_hi=True):
+        self.lo, self.hi, self.integer, self.say_hi = lo, hi, integer, say_hi
         self.name = "integer" if integer else "number"
 
     def expected(self) -> str:
         what = "an integer" if self.integer else "a finite number"
         fmt = (lambda v: f"{v:,}") if self.integer else (lambda v: f"{v:g}")
+        if self.lo is not None and self.hi is not None and not self.say_hi:
+            return f"{what} >= {fmt(self.lo)} (below 2**63)"
         if self.lo is not None and self.hi is not None:
             return f"{what} from {fmt(self.lo)} to {fmt(self.hi)}"
         if self.lo is not None:
@@ -95,7 +97,7 @@ def _quote(value) -> str:
 
 
 PATHS = Number(100, 2_000_000, integer=True)
-SEED = Number(0, 2**63 - 1, integer=True)
+SEED = Number(0, 2**63 - 1, integer=True, say_hi=False)
 LANG = OneOf("zh", "en")
 
 
@@ -114,13 +116,14 @@ class SimGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        code = self._main(args, prog_name, complete_var, **extra)
+        code = self._main(args, "sim", complete_var, **extra)
         if standalone_mode:
             sys.exit(code)
         return code
 
     def _main(self, args, prog_name, complete_var, **extra) -> int:
         debug = bool(os.environ.get("SIM_DEBUG"))
+        argv = list(sys.argv[1:] if args is None else args)
         try:
             with _signals():
                 rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -137,7 +140,8 @@ class SimGroup(click.Group):
             click.echo(exc.ctx.get_help())
             return 0
         except click.UsageError as exc:
-            _err("error: " + _usage_sentence(exc))
+            command = next((a for a in argv if a in self.commands), None)
+            _err("error: " + _usage_sentence(exc, f"sim {command}" if command else "sim"))
             return EXIT_INPUT
         except SimError as exc:
             _err(f"error: {exc}")
@@ -175,9 +179,11 @@ def _err(line: str) -> None:
         click.echo(line, err=True)
 
 
-def _usage_sentence(exc: click.UsageError) -> str:
+def _usage_sentence(exc: click.UsageError, fallback: str = "sim") -> str:
     ctx = exc.ctx
-    cmd = ctx.command_path if ctx is not None else "sim"
+    cmd = ctx.command_path if ctx is not None else fallback
+    if cmd == "sim" and fallback != "sim":   # an option error is reported with the group's context
+        cmd = fallback
     msg = exc.format_message() if not isinstance(exc, click.BadParameter) else exc.message
     if isinstance(exc, click.NoSuchOption):
         opts = sorted({o for p in (ctx.command.params if ctx else []) for o in p.opts if o.startswith("-")}

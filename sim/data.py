@@ -68,11 +68,11 @@ def _read_csv(path: Path, shown: str, columns) -> list[dict]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     try:
         return _records(reader, shown, columns)
-    except csv.Error as exc:
+    except csv.Error as exc:   # raised inside a line that is not yet counted
         if "field larger than field limit" in str(exc):
-            raise InputError(shown, f"line {reader.line_num}", f"fields of at most {MAX_TEXT:,} characters",
+            raise InputError(shown, f"line {reader.line_num + 1}", f"fields of at most {MAX_TEXT:,} characters",
                              "a longer field") from None
-        raise InputError(shown, f"line {reader.line_num}", "valid CSV", f"a CSV error ({exc})") from None
+        raise InputError(shown, f"line {reader.line_num + 1}", "valid CSV", f"a CSV error ({exc})") from None
 
 
 def _records(reader: csv.DictReader, shown: str, columns) -> list[dict]:

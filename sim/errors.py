@@ -66,5 +66,7 @@ def shorten(text, limit: int = 160) -> str:
 
 def did_you_mean(name: str, choices) -> str | None:
     """Return 'did you mean 'x'?' for the closest of ``choices``, or None."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
+    choices = [str(c) for c in choices]
+    same_case = [c for c in choices if c.lower() == str(name).lower()]
+    close = same_case or difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
     return f"did you mean '{close[0]}'?" if close else None

@@ -296,7 +296,7 @@ def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = Non
         png = g / f"frontier_{lang}.png"
         if png.is_file():
             goal_files.append(png)
-    check_writable(folder, shown, key="(run folder)")
+    check_writable(folder, shown, key="")
     remove_stale(folder)
     tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix("report"), dir=folder))
     os.chmod(tmp, 0o755)

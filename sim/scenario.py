@@ -249,10 +249,13 @@ def project_roots(scenario: Path) -> tuple[Path, ...]:
 def confine(p: Path, roots, shown: str, key: str, rel: str) -> None:
     """Raise unless ``p`` (symbolic links resolved) lies inside one of ``roots``. Nothing
     is read from a file outside, so no error can echo its content."""
-    real = Path(os.path.realpath(p))
-    if not any(real == r or r in real.parents for r in roots):
+    def inside(x: Path) -> bool:
+        return any(x == r or r in x.parents for r in roots)
+    if not inside(Path(os.path.realpath(p))):
         where = " or ".join(f"{os.path.relpath(r)}/" for r in roots)
-        raise InputError(shown, key, f"a data file inside the project ({where})", f"{rel!r}, which is outside",
+        plain = Path(os.path.realpath(os.path.dirname(p) or ".")) / os.path.basename(p)
+        found = f"{rel!r}, a link to a file outside" if inside(plain) else f"{rel!r}, which is outside"
+        raise InputError(shown, key, f"a data file inside the project ({where})", found,
                          "copy the file into the project")
 
 

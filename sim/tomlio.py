@@ -205,17 +205,17 @@ class Table:
 
     def pair(self, key, default=..., lo=None, hi=None, ordered=True):
         """A [low, high] pair with lo <= low (<= high if ordered) <= hi."""
-        rng = _range_text(lo, hi, False)
-        expected = (f"[low, high] with {rng.replace('a number', 'low')} and low <= high" if ordered
-                    else f"[a, b], two numbers each {rng.replace('a number', '').strip()}").replace("  ", " ")
+        bounds = (f" from {lo:g} to {hi:g}" if lo is not None and hi is not None else
+                  f" >= {lo:g}" if lo is not None else f" <= {hi:g}" if hi is not None else "")
+        expected = (f"[low, high], two finite numbers{bounds} with low <= high" if ordered
+                    else f"[a, b], two finite numbers{' each' if bounds else ''}{bounds}")
         value = self.get(key, list, default, expected=expected)
         if value is default and default is not ...:
             return value
         if (len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
             raise InputError(self.file, self._key(key), expected, repr(value))
         if not all(math.isfinite(v) for v in value):
-            raise InputError(self.file, self._key(key), expected.replace("[low, high]", "[low, high], two finite numbers", 1)
-                             .replace("[a, b]", "[a, b], two finite numbers", 1), repr(value))
+            raise InputError(self.file, self._key(key), expected, repr(value))
         low, high = float(value[0]), float(value[1])
         if ordered and low > high:
             raise InputError(self.file, self._key(key), expected, repr(value), "swap the two numbers")
