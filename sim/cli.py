@@ -212,28 +212,40 @@ def _usage_sentence(exc: click.UsageError, fallback: str = "sim") -> str:
     return sentence(f"{cmd}: {msg}")
 
 
+_ACTIVE = []   # pids of processes whose handlers are installed by _signals()
+
+
+def _child_defaults() -> None:
+    """In a forked worker (figure and sampler pools): Ctrl-C is the parent's to report, so it
+    is ignored, and SIGTERM (how the parent stops its pool) ends the worker at once."""
+    if _ACTIVE:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _ACTIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_child_defaults)
+
+
 @contextlib.contextmanager
 def _signals():
     """SIGINT and SIGTERM raise :class:`Interrupted` in this process, so that every
-    ``finally`` and cleanup runs; in forked worker processes (figure and sampler pools)
-    SIGINT is ignored and SIGTERM exits quietly: the parent reports and stops them."""
+    ``finally`` and cleanup runs (see :func:`_child_defaults` for forked workers)."""
     import threading
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    main_pid = os.getpid()
 
     def handler(signum, frame):
-        if os.getpid() != main_pid:
-            if signum == signal.SIGTERM:
-                os._exit(128 + signum)
-            return
         raise Interrupted(signum)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    _ACTIVE.append(os.getpid())
     try:
         yield
     finally:
+        _ACTIVE.clear()
         for s, h in old.items():
             signal.signal(s, h)
 

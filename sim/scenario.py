@@ -347,12 +347,12 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
             raise InputError(shown, f"{prefix}{name}.acts_on", "at least one rate", "an empty list")
         if kind == "quota" and any(a not in structure.rate_params for a in acts):
             raise InputError(shown, f"{prefix}{name}.acts_on", "inflow rates for a quota lever", repr(list(acts)))
-        bounds = t.pair("bounds", lo=0.0)
+        bounds = t.pair("bounds", lo=0.0, hi=1e9)   # upper limits keep costs and shifts finite
         cal = t.number("calibrated_at", lo=0.0)
         if not bounds[0] <= cal <= bounds[1]:
             raise InputError(shown, f"{prefix}{name}.calibrated_at", f"a setting within bounds {list(bounds)}", repr(cal))
-        scale = t.number("scale", default=1.0, lo=1e-9)
-        strength = t.pair("strength", default=(0.0, 0.0))
+        scale = t.number("scale", default=1.0, lo=1e-9, hi=1e9)
+        strength = t.pair("strength", default=(0.0, 0.0), lo=-10.0, hi=10.0)   # link scale: e^10 is 22,000x
         amount = t.string("amount", choices=("money", "count", "intensity"))
         pays_on = t.string("pays_on")
         bad = [x for x in pays_on[5:].split("+")] if pays_on.startswith("flow:") else []
@@ -363,9 +363,9 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
             name=name, zh=t.string("zh"), en=t.string("en"), acts_on=acts, kind=kind, amount=amount,
             calibrated_at=cal, bounds=bounds, scale=scale, strength=strength,
             strength_source=t.string("strength_source", default="" if kind == "quota" else ...),
-            pays_on=pays_on, fixed_count=t.number("fixed_count", default=0.0, lo=0.0),
-            cost_per_event=t.number("cost_per_event", default=0.0 if amount == "money" else ..., lo=0.0),
-            cost_factor=t.number("cost_factor", default=1.0, lo=0.0), cost_note=t.string("cost_note", default=""),
+            pays_on=pays_on, fixed_count=t.number("fixed_count", default=0.0, lo=0.0, hi=1e7),
+            cost_per_event=t.number("cost_per_event", default=0.0 if amount == "money" else ..., lo=0.0, hi=1e9),
+            cost_factor=t.number("cost_factor", default=1.0, lo=0.0, hi=1e3), cost_note=t.string("cost_note", default=""),
             source_file=t.string("source_file"), passage=t.string("passage"),
             start=t.number("start", default=None, integer=True, lo=1990, hi=2100),
             end=t.number("end", default=None, integer=True, lo=1990, hi=2100))

@@ -128,8 +128,8 @@ case("inf in a prior pair", "traceback", ["check", Y],
      r"priors\.toml: rates\.sme_exit\.beta: expected \[a, b\], two finite numbers.* got \[2, inf\]",
      lambda d: edit(d, "calibration/priors.toml", "beta = [2, 18]", "beta = [2, inf]"))
 case("NaN in a lever strength", "traceback", ["run", Y] + RUN,
-     r"levers\.toml: cixi_reserve_voucher\.strength: expected \[low, high\], two finite numbers with low <= high, "
-     r"got \[nan, 0\.4\]",
+     r"levers\.toml: cixi_reserve_voucher\.strength: expected \[low, high\], two finite numbers from -10 to 10 "
+     r"with low <= high, got \[nan, 0\.4\]",
      lambda d: edit(d, "calibration/levers.toml", "strength = [0.0, 0.4]", "strength = [nan, 0.4]"))
 case("NaN in a start-level pair", "traceback", ["check", Y],
      r"starts\.toml: yuyao\.leader_share\.beta: expected \[a, b\], two finite numbers",
@@ -259,6 +259,15 @@ case("two units each other's parent", "accepted", ["check", J],
      r"(yuyao -> zhenhai -> yuyao|zhenhai -> yuyao -> zhenhai)",
      lambda d: (edit(d, "calibration/units.csv", "yuyao,,", "yuyao,zhenhai,"),
                 edit(d, "calibration/units.csv", "zhenhai,,", "zhenhai,yuyao,")))
+case("prior median of 1e300", "accepted", ["run", Y] + RUN,
+     r"priors\.toml: rates\.\w+\.median: expected a number with 0\.0 <= value <= 100\.0, got 1e\+300",
+     lambda d: edit(d, "calibration/priors.toml", "median = 0.20", "median = 1e300"))
+case("lever strength of a million", "accepted", ["run", Y] + RUN,
+     r"levers\.toml: cixi_reserve_voucher\.strength: expected \[low, high\], two finite numbers from -10 to 10",
+     lambda d: edit(d, "calibration/levers.toml", "strength = [0.0, 0.4]", "strength = [0.0, 1e6]"))
+case("lever cost factor of 1e300", "accepted", ["check", Y],
+     r"levers\.toml: cixi_reserve_voucher\.cost_factor: expected a number with 0\.0 <= value <= 1000\.0, got 1e\+300",
+     lambda d: edit(d, "calibration/levers.toml", "cost_factor = 0.3333", "cost_factor = 1e300"))
 case("a ledger value that is not a number", "accepted", ["check", Y],
      r"ledger\.csv: line 64: value: expected a number, got 'about 1032'",
      lambda d: edit(d, "calibration/ledger.csv", "yuyao,hte_valid,2024,1032,", 'yuyao,hte_valid,2024,"about 1032",'))
