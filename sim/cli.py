@@ -270,7 +270,11 @@ def _prepare(scenario: str, out: str | None, paths: int | None = None, what: str
         n = int(n * (1 + extra))   # --sensitivity projects again at half the paths beside the kept run
         check_memory(sc, n, shown=scenario, option="--paths" if paths else "run.paths")
     if out is not None:
-        check_writable(Path(out) / Path(scenario).stem, out)
+        stem = Path(scenario).stem
+        if not stem or stem.startswith("."):
+            raise InputError(scenario, "", "a file name that does not start with '.' (it names the results folder)",
+                             repr(Path(scenario).name))
+        check_writable(Path(out) / stem, out)
     return sc
 
 

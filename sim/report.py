@@ -96,6 +96,10 @@ def check_writable(root: str | Path, shown: str | None = None, key: str = "--out
     Nothing is left behind."""
     root = Path(root)
     shown = str(root) if shown is None else shown
+    long = [part for part in root.parts if len(part.encode("utf-8", "surrogateescape")) > 255]
+    if long:
+        raise InputError(shown, key, "folder names of at most 255 bytes", f"a name of {len(long[0].encode()):,} bytes",
+                         "choose another --out")
     cur = root
     while not os.path.lexists(cur) and cur != cur.parent:
         cur = cur.parent
@@ -169,9 +173,10 @@ def new_folder(root: Path, prefix: str = "run"):
                     raise
         holder["path"] = dest
     except BaseException:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        _remove_empty(made)
+        with _signals_held():   # a second Ctrl-C does not stop the clean-up half way
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            _remove_empty(made)
         raise
 
 
@@ -316,7 +321,8 @@ def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = Non
         with _signals_held():
             _commit(tmp, folder, copied - {p.name for p in goal_files})
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with _signals_held():
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

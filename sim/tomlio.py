@@ -81,15 +81,6 @@ def check_text(value: str, file: str, key: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
-def check_name(name: str, file: str, key: str) -> str:
-    """A name that becomes part of a file name: no '/', '\\' or control characters."""
-    bad = _PATH_HOSTILE.search(name)
-    if bad or not name.strip() or name in (".", "..") or len(name) > 200:
-        raise InputError(file, key, "a name without '/', '\\' or control characters (it names files)",
-                         repr(name))
-    return name
-
-
 def read_text(path: Path, shown: str) -> str:
     """Return the text of ``path`` decoded as UTF-8, or raise :class:`InputError`."""
     raw = read_bytes(path, shown)

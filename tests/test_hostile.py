@@ -201,6 +201,12 @@ case("output path through a file", "traceback", ["run", Y, "--paths", "200", "--
      r"afile/sub: --out: expected a folder for the results, got a path through 'afile', which is a file",
      lambda d: (d / "afile").write_text("x", encoding="utf-8"))
 
+case("output folder name of 300 bytes", "traceback", ["run", Y, "--paths", "200", "--out", "r" * 300],
+     r"r+\.\.\. \(300 characters\): --out: expected folder names of at most 255 bytes, got a name of 300 bytes")
+case("scenario file named '..toml'", "traceback", ["run", "scenarios/..toml"] + RUN,
+     r"scenarios/\.\.toml: expected a file name that does not start with '\.' \(it names the results folder\), "
+     r"got '\.\.toml'", lambda d: shutil.copy(d / Y, d / "scenarios/..toml"))
+
 # -- wrong exit, hang, out of memory, bad input accepted ---------------------------------
 case("empty TOML scenario", "accepted", ["check", Y], r"yuyao\.toml: scenario: expected a table, got nothing",
      lambda d: (d / Y).write_text("", encoding="utf-8"))
@@ -489,6 +495,25 @@ def test_report_on_a_damaged_run_folder_names_the_file(finished_run, tmp_path, w
     assert "root:" not in line
     assert sorted(p.name for p in folder.iterdir()) == before          # nothing touched, nothing left
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("content,pattern", [
+    ("", r"goal\.csv: expected a table with a header line, got an empty file"),
+    ("kind,sentence\nmix,x\n", r"goal\.csv: header: expected a column 'name', got no such column"),
+    ("kind,name,sentence\nmix,cheap,x", r"goal\.csv: line 2: expected complete lines, got a truncated last line"),
+])
+def test_report_with_a_damaged_goal_folder_names_the_file(finished_run, tmp_path, content, pattern):
+    folder = tmp_path / "run-001"
+    shutil.copytree(finished_run, folder)
+    (tmp_path / "goal-001").mkdir()
+    (tmp_path / "goal-001/goal.csv").write_text(content, encoding="utf-8")
+    os.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["report", "run-001", "--goal", "goal-001"])
+    assert r.exit_code == 2, r.output
+    line = one_line(r.output)
+    assert_sentence(line)
+    assert re.search(pattern, line), line
+    assert not (folder / "report.html").exists()
 
 
 def test_report_from_inside_the_run_folder(finished_run, tmp_path):
