@@ -353,15 +353,15 @@ def calibrate(scenario, out, lang, refit):
 
     from . import figures as fg
     from .calibrate import cached_fit, fitted_vs_published
-    from .report import new_folder
+    from .report import new_folder, write_csv
     sc = _prepare(scenario, out, what="calibrate")
     cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True, notify=_fit_note)
     summ = cal.summary()
     fv = fitted_vs_published(sc, cal)
     with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
         d = f["path"]
-        summ.to_csv(d / "calibration.csv", index=False, float_format="%.6g", lineterminator="\n")
-        fv.to_csv(d / "fitted.csv", index=False, float_format="%.4f", lineterminator="\n")
+        write_csv(summ, d / "calibration.csv", "%.6g")
+        write_csv(fv, d / "fitted.csv", "%.4f")
         units, inds = _labels(sc)
         rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
         fg.save(fg.prior_vs_posterior(summ, rate_labels, lang).flat[0], str(d / "prior_vs_posterior"), svg=True)
@@ -394,14 +394,14 @@ def backtest(scenario, until, paths, seed, out, lang):
 
     from . import figures as fg
     from .backtest import backtest as run_backtest
-    from .report import new_folder
+    from .report import new_folder, write_csv
     sc = _prepare(scenario, out, paths)
     if until is None:
         until = max(sc.starts[sc.unit].year, sc.last_actual_year(sc.unit) - 1)
     scores, res = run_backtest(sc, until, n_paths=paths, seed=seed)
     with new_folder(Path(out) / Path(scenario).stem, "backtest") as f:
         d = f["path"]
-        scores.to_csv(d / "backtest.csv", index=False, float_format="%.4f", lineterminator="\n")
+        write_csv(scores, d / "backtest.csv", "%.4f")
         if len(scores):
             units, inds = _labels(sc)
             history = {}
@@ -441,7 +441,7 @@ def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, ou
     from . import figures as fg
     from .calibrate import cached_fit
     from .goals import Goal, seek, sentence as goal_sentence
-    from .report import new_folder
+    from .report import new_folder, write_csv
     sc = _prepare(scenario, out, paths, what="goal")
     ind, at, year_text = target.strip().partition("@")
     if not at:
@@ -480,8 +480,8 @@ def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, ou
     gdf, fdf = pd.DataFrame(rows), pd.DataFrame(frontier)
     with new_folder(Path(out) / Path(scenario).stem, "goal") as f:
         d = f["path"]
-        gdf.to_csv(d / "goal.csv", index=False, float_format="%.4f", lineterminator="\n")
-        fdf.to_csv(d / "frontier.csv", index=False, float_format="%.4f", lineterminator="\n")
+        write_csv(gdf, d / "goal.csv", "%.4f")
+        write_csv(fdf, d / "frontier.csv", "%.4f")
         if len(fdf):
             for lg in ("zh", "en"):
                 fg.save(fg.frontier_chart(fdf, gdf, g, sc, lg), str(d / f"frontier_{lg}"), svg=True)

@@ -24,9 +24,34 @@ from .errors import InputError
 FLOAT = "%.4f"
 
 
-def _csv(df, path: Path) -> int:
-    df.to_csv(path, index=False, float_format=FLOAT, lineterminator="\n")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(df):
+    """``df`` with every text cell that a spreadsheet would run as a formula (starting with
+    = + - @, tab or carriage return) prefixed with an apostrophe (OWASP CSV injection)."""
+    import pandas as pd
+    out = None
+    for col in df.columns:
+        if not (df[col].dtype == object or pd.api.types.is_string_dtype(df[col])):
+            continue
+        mask = df[col].map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START)).astype(bool)
+        if mask.any():
+            out = df.copy() if out is None else out
+            out[col] = out[col].astype(object)
+            out.loc[mask, col] = "'" + df.loc[mask, col].astype(str)
+    return df if out is None else out
+
+
+def write_csv(df, path: Path, float_format: str = FLOAT) -> int:
+    """Write a table the way every sim table is written (fixed float format, '\\n', text
+    cells safe to open in a spreadsheet); returns its number of rows."""
+    neutralise(df).to_csv(path, index=False, float_format=float_format, lineterminator="\n")
     return len(df)
+
+
+def _csv(df, path: Path) -> int:
+    return write_csv(df, path)
 
 
 def next_run_dir(root: Path, prefix: str = "run") -> Path:

@@ -340,6 +340,29 @@ def test_hostile_input_is_one_sentence_exit_2_nothing_written(workdir, category,
     assert written(workdir) == []
 
 
+def test_csv_text_cells_never_start_a_formula(proj):
+    """OWASP CSV injection: text that a spreadsheet would run (= + - @) is written with a
+    leading apostrophe in every table of the run; numbers stay numbers."""
+    edit(proj, "calibration/ledger.csv", '"全年新认定国家高新技术企业250家,全市高企总量达1032家"',
+         '"=HYPERLINK(""http://x"",""1032"")"')
+    edit(proj, "calibration/ledger.csv", "新认定 national HTE in 2024", "@SUM(A1) new HTE in 2024")
+    r = CliRunner().invoke(main, ["run", Y, "--paths", "200", "--no-figures"])
+    assert r.exit_code == 0, r.output
+    import pandas as pd
+    folder = proj / "results/yuyao/run-001"
+    src = pd.read_csv(folder / "sources.csv")
+    assert "'=HYPERLINK(\"http://x\",\"1032\")" in set(src.passage)
+    assert "'@SUM(A1) new HTE in 2024 (first-time certifications)" in set(src.definition)
+    for csv_file in folder.glob("*.csv"):
+        df = pd.read_csv(csv_file, dtype=str, keep_default_na=False)
+        for col in df.columns:
+            numeric = pd.to_numeric(df[col], errors="coerce").notna() | (df[col] == "")
+            bad = df[col][~numeric & df[col].str.match(r"[=+\-@\t\r]")]
+            assert bad.empty, (csv_file.name, col, bad.tolist()[:3])
+    r = CliRunner().invoke(main, ["report", str(folder)])    # and the folder still renders
+    assert r.exit_code == 0, r.output
+
+
 def test_the_table_covers_every_category_with_at_least_60_cases():
     cats = {}
     for p in CASES:
