@@ -39,6 +39,7 @@ fitted year are the projection's starting point.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -493,65 +494,113 @@ THOROUGH = dict(max_rounds=80)
 DEFAULT_ROUNDS = 40
 
 
-def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False, **kw):
+def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False,
+               notify=None, **kw):
     """Fit, or reuse the fit cached under ``sc.fit_cache`` for the same inputs.
 
     The key covers the inputs, not the sampler's budget: a fit stops when it has converged,
     so a longer budget (``thorough``, for ``sim calibrate``) only matters for a fit that had
-    not; a cached preliminary fit is refitted unless it already had the budget asked for. Returns
-    (calibration, key, reused). The cache is a convenience: an unwritable folder just
-    means no cache.
+    not; a cached preliminary fit is refitted unless it already had the budget asked for.
+    Returns (calibration, key, reused); key is None when a new fit could not be cached.
+    The cache is a convenience: a damaged cache file is fitted again and an unwritable
+    folder just means no cache; ``notify`` (a function of one line of text) is told either.
     """
+    say = notify or (lambda msg: None)
     key = fit_key(sc, seed=seed, **kw)
     path = Path(sc.fit_cache) / f"{key}.npz" if sc.fit_cache else None
     budget = (THOROUGH if thorough else {}).get("max_rounds", kw.get("max_rounds", DEFAULT_ROUNDS))
-    if use_cache and path is not None and path.is_file():
+    if use_cache and path is not None and (path.exists() or path.is_symlink()):
         try:
             cal = load_fit(sc, path, seed=seed, **kw)
+        except Exception as exc:   # noqa: BLE001  (any unreadable cache: fit again)
+            say(f"the cached fit {key} is damaged ({_reason(exc)}); fitting again")
+        else:
             # a preliminary fit is reused only when it already had the budget a new one would get
             if cal.converged or cal.diagnostics.get("max_rounds", 0) >= budget:
                 return cal, key, True
-        except (OSError, ValueError, KeyError):
-            pass
     cal = fit(sc, seed=seed, **(THOROUGH if thorough else {}), **kw)
-    if path is not None:
-        try:
-            save_fit(cal, path)
-        except OSError:
-            pass
+    if path is None:
+        return cal, None, False
+    try:
+        save_fit(cal, path)
+    except (OSError, ValueError) as exc:
+        say(f"the fit was not cached ({_reason(exc)}); the next run fits again")
+        return cal, None, False
     return cal, key, False
 
 
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    text = " ".join(str(text).split())
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+MAX_CACHE_BYTES = 64 << 20
+
+
 def save_fit(cal: Calibration, path: Path) -> None:
+    """Write ``cal`` to ``path`` atomically (a temporary file renamed into place): the draws
+    (as float32, which :func:`fit` already rounded to), the mode and Laplace covariance, the
+    derived start levels and the diagnostics; the filtered states are recomputed on load."""
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(T=cal.T, n_obs=cal.n_obs, notes=list(cal.notes), diagnostics=cal.diagnostics, rhat=list(cal.rhat),
                 ess_bulk=list(cal.ess_bulk), ess_tail=list(cal.ess_tail), n_rates=cal.n_rates,
                 names=list(cal.space.names), derived_names=list(cal.derived_names))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-fit-", suffix=".npz", dir=path.parent)
-    os.close(fd)
     arrays = {k: getattr(cal, k) for k in ARRAYS}
     arrays["draws"] = arrays["draws"].astype(np.float32)
     arrays["derived"] = arrays["derived"].astype(np.float32)
-    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **arrays)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def load_fit(sc: Scenario, path: Path, rows=None, until=None, prior_scale: float = 1.0, withheld=(), **_) -> Calibration:
-    """A cached fit; the filtered states at T are recomputed from the draws (not stored)."""
+    """Read a cached fit; raise ValueError (or OSError) unless every part is there, of the
+    right shape and finite. The filtered states at T are recomputed from the draws."""
+    import stat
     model = Model(sc, rows=rows, until=until, prior_scale=prior_scale, withheld=withheld)
-    with np.load(path) as z:
-        meta = json.loads(str(z["meta"]))
-        arrays = {k: z[k] for k in ARRAYS}
-    if meta["names"] != list(model.space.names):
-        raise ValueError("cached fit has other parameters")
-    X = arrays["draws"].astype(np.float64)
-    if not np.all(np.isfinite(X)):
-        raise ValueError("cached fit has non-finite draws")
-    zm, zc = model.unit_filter(X, sc.unit, full=True)[1:]
-    return Calibration(model.space, meta["n_rates"], arrays["mode"], arrays["laplace_cov"], X, zm, zc, meta["T"],
-                       meta["n_obs"], tuple(meta["notes"]), meta["diagnostics"], tuple(meta["rhat"]),
-                       tuple(meta["ess_bulk"]), tuple(meta["ess_tail"]), tuple(meta["derived_names"]),
-                       arrays["derived"].astype(np.float64), arrays["derived_prior"])
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode) or not 0 < st.st_size <= MAX_CACHE_BYTES:
+        raise ValueError("not a regular file of a plausible size" if st.st_size else "an empty file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = {k: np.asarray(z[k], dtype=float) for k in ARRAYS}
+    except (OSError, ValueError) as exc:
+        raise ValueError(_reason(exc)) from None
+    except Exception as exc:   # noqa: BLE001  (zip, json and CRC errors of a damaged file)
+        raise ValueError(f"{type(exc).__name__}: {_reason(exc)}") from None
+    n = len(model.space)
+    if not isinstance(meta, dict) or meta.get("names") != list(model.space.names):
+        raise ValueError("it holds other parameters")
+    M = arrays["draws"].shape[0] if arrays["draws"].ndim == 2 else -1
+    k = len(meta.get("derived_names", []))
+    shapes = {"mode": (n,), "laplace_cov": (n, n), "draws": (M, n), "derived": (M, k), "derived_prior": (k, 4)}
+    for name, shape in shapes.items():
+        if M < 1 or arrays[name].shape != shape:
+            raise ValueError(f"{name} has shape {arrays[name].shape}")
+        if not np.all(np.isfinite(arrays[name])):
+            raise ValueError(f"{name} has non-finite values")
+    try:
+        diag = meta["diagnostics"]
+        if not isinstance(diag, dict) or not all(isinstance(diag.get(x), (int, float)) for x in
+                                                 ("rhat_max", "ess_bulk_min", "ess_tail_min", "rounds", "chains")):
+            raise ValueError("diagnostics")
+        zm, zc = model.unit_filter(arrays["draws"], sc.unit, full=True)[1:]
+        return Calibration(model.space, int(meta["n_rates"]), arrays["mode"], arrays["laplace_cov"], arrays["draws"],
+                           zm, zc, int(meta["T"]), int(meta["n_obs"]), tuple(str(x) for x in meta["notes"]), diag,
+                           tuple(float(x) for x in meta["rhat"]), tuple(float(x) for x in meta["ess_bulk"]),
+                           tuple(float(x) for x in meta["ess_tail"]), tuple(str(x) for x in meta["derived_names"]),
+                           arrays["derived"], arrays["derived_prior"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"its summary is incomplete ({_reason(exc)})") from None
 
 
 def fitted_vs_published(sc: Scenario, cal: Calibration, seed: int = 0):

@@ -1,51 +1,309 @@
-"""The command line: a thin click group over the public API. Every input error prints one
-line and exits with status 2; nothing is written to results/ when the input is bad."""
+"""The command line: a thin click group over the public API.
+
+Every error a user can cause prints ONE line, in the one template of every sim error
+("FILE: KEY: expected X, got Y; fix."), and exits with status 2: bad input files, bad
+options (click's usage errors included), an output folder sim cannot write, a run that
+cannot fit in memory. Nothing is left in results/ by a run that fails or is interrupted:
+Ctrl-C and SIGTERM print "interrupted; nothing written" and exit 130 (SIGINT) or 143
+(SIGTERM) after the temporary folder is removed. An internal error (a bug) prints one
+line and exits 1; set SIM_DEBUG=1 to see its traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import re
+import signal
 import sys
 
 import click
 
-from .errors import SimError
+from .errors import InputError, Interrupted, SimError, did_you_mean, sentence
+
+EXIT_INPUT, EXIT_BUG = 2, 1
 
 
-def _fail(exc: SimError):
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
+# ---------------------------------------------------------------------------------------
+# option types whose errors follow the template
+# ---------------------------------------------------------------------------------------
+
+class Number(click.ParamType):
+    """A finite number (integer if ``integer``) within [lo, hi]."""
+
+    def __init__(self, lo=None, hi=None, integer=False, say_hi=True):
+        self.lo, self.hi, self.integer, self.say_hi = lo, hi, integer, say_hi
+        self.name = "integer" if integer else "number"
+
+    def expected(self) -> str:
+        what = "an integer" if self.integer else "a finite number"
+        fmt = (lambda v: f"{v:,}") if self.integer else (lambda v: f"{v:g}")
+        if self.lo is not None and self.hi is not None and not self.say_hi:
+            return f"{what} >= {fmt(self.lo)} (below 2**63)"
+        if self.lo is not None and self.hi is not None:
+            return f"{what} from {fmt(self.lo)} to {fmt(self.hi)}"
+        if self.lo is not None:
+            return f"{what} >= {fmt(self.lo)}"
+        if self.hi is not None:
+            return f"{what} <= {fmt(self.hi)}"
+        return what
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            v = value
+        else:
+            text = str(value).strip()
+            try:
+                if self.integer:
+                    if not re.fullmatch(r"[+-]?[0-9][0-9_]*", text):
+                        raise ValueError(text)
+                    v = int(text)
+                else:
+                    if not re.fullmatch(r"[+-]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text):
+                        raise ValueError(text)
+                    v = float(text)
+            except (ValueError, OverflowError):
+                self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
+        if not self.integer and not math.isfinite(v):
+            self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
+        if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
+            self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
+        return v
 
 
-@click.group()
+class OneOf(click.ParamType):
+    name = "choice"
+
+    def __init__(self, *choices):
+        self.choices = choices
+
+    def convert(self, value, param, ctx):
+        if value in self.choices:
+            return value
+        hint = did_you_mean(value, self.choices)
+        self.fail(f"expected one of {', '.join(self.choices)}, got {_quote(value)}" + (f"; {hint}" if hint else ""),
+                  param, ctx)
+
+    def get_metavar(self, param, ctx=None):
+        return "[" + "|".join(self.choices) + "]"
+
+
+def _quote(value) -> str:
+    text = str(value)
+    if len(text) > 60:
+        text = text[:50] + "..."
+    return repr(text)
+
+
+PATHS = Number(100, 2_000_000, integer=True)
+SEED = Number(0, 2**63 - 1, integer=True, say_hi=False)
+LANG = OneOf("zh", "en")
+
+
+# ---------------------------------------------------------------------------------------
+# the group: one line per error, signals, exit codes
+# ---------------------------------------------------------------------------------------
+
+class SimGroup(click.Group):
+    """A click group whose every failure is one line (see the module docstring)."""
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            raise InputError(ctx.command_path, "COMMAND", "one of " + ", ".join(sorted(self.commands)),
+                             _quote(name), did_you_mean(name, self.commands))
+        return super().resolve_command(ctx, args)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        code = self._main(args, "sim", complete_var, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _main(self, args, prog_name, complete_var, **extra) -> int:
+        debug = bool(os.environ.get("SIM_DEBUG"))
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            with _signals():
+                rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            return rv if isinstance(rv, int) else 0
+        except SystemExit as exc:
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except (Interrupted, KeyboardInterrupt, click.Abort) as exc:
+            signum = getattr(exc, "signum", None)
+            if signum is None and isinstance(exc, click.Abort) and isinstance(exc.__context__, Interrupted):
+                signum = exc.__context__.signum
+            _err("interrupted; nothing written")
+            return 128 + (signum or signal.SIGINT)
+        except click.exceptions.NoArgsIsHelpError if hasattr(click.exceptions, "NoArgsIsHelpError") else () as exc:
+            click.echo(exc.ctx.get_help())
+            return 0
+        except click.UsageError as exc:
+            command = next((a for a in argv if a in self.commands), None)
+            _err("error: " + _usage_sentence(exc, f"sim {command}" if command else "sim"))
+            return EXIT_INPUT
+        except SimError as exc:
+            _err(f"error: {exc}")
+            return EXIT_INPUT
+        except MemoryError:
+            _err("error: --paths: expected a run that fits in this machine's memory, got out of memory; "
+                 "use fewer --paths.")
+            return EXIT_INPUT
+        except BrokenPipeError:
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+            return 141
+        except OSError as exc:
+            if debug:
+                raise
+            where = exc.filename or "output"
+            _err("error: " + sentence(f"{where}: expected a file sim can read or write, got "
+                                      f"{exc.strerror or type(exc).__name__}; nothing written"))
+            return EXIT_INPUT
+        except click.ClickException as exc:
+            _err("error: " + sentence(exc.format_message()))
+            return EXIT_INPUT
+        except Exception as exc:   # noqa: BLE001  (a bug: still one line, never a traceback)
+            if debug:
+                raise
+            msg = " ".join(str(exc).split())[:200]
+            _err("error: " + sentence(f"internal error ({type(exc).__name__}: {msg}); nothing written; "
+                                      "rerun with SIM_DEBUG=1 for the traceback and report it"))
+            return EXIT_BUG
+
+
+def _err(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        click.echo(line, err=True)
+
+
+def _usage_sentence(exc: click.UsageError, fallback: str = "sim") -> str:
+    ctx = exc.ctx
+    cmd = ctx.command_path if ctx is not None else fallback
+    if cmd == "sim" and fallback != "sim":   # an option error is reported with the group's context
+        cmd = fallback
+    msg = exc.format_message() if not isinstance(exc, click.BadParameter) else exc.message
+    if isinstance(exc, click.NoSuchOption):
+        opts = sorted({o for p in (ctx.command.params if ctx else []) for o in p.opts if o.startswith("-")}
+                      | {"--help"})
+        hint = did_you_mean(exc.option_name, opts)
+        return sentence(f"{cmd}: {exc.option_name}: expected one of {', '.join(opts)}, got an unknown option"
+                        + (f"; {hint}" if hint else ""))
+    if isinstance(exc, click.MissingParameter):
+        p = exc.param
+        name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else "argument"
+        what = {"scenario": "a scenario file", "run_folder": "a run folder"}.get(getattr(p, "name", ""), "a value")
+        return sentence(f"{cmd}: {name}: expected {what}, got nothing")
+    if isinstance(exc, click.BadParameter):
+        p = exc.param
+        name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else \
+            (exc.param_hint or "option")
+        text = msg if msg.startswith("expected") else f"expected a valid value, got {msg[0].lower() + msg[1:]}"
+        return sentence(f"{cmd}: {name}: {text}")
+    if isinstance(exc, click.BadOptionUsage):
+        if "requires an argument" in msg:
+            return sentence(f"{cmd}: {exc.option_name}: expected a value after the option, got nothing")
+        return sentence(f"{cmd}: {exc.option_name}: {msg}")
+    m = re.match(r"Got unexpected extra arguments? \((.*)\)", msg)
+    if m:
+        return sentence(f"{cmd}: arguments: expected only the ones in '{cmd} --help', got an extra {_quote(m.group(1))}")
+    return sentence(f"{cmd}: {msg}")
+
+
+_ACTIVE = []   # pids of processes whose handlers are installed by _signals()
+
+
+def _child_defaults() -> None:
+    """In a forked worker (figure and sampler pools): Ctrl-C is the parent's to report, so it
+    is ignored, and SIGTERM (how the parent stops its pool) ends the worker at once."""
+    if _ACTIVE:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _ACTIVE.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_child_defaults)
+
+
+@contextlib.contextmanager
+def _signals():
+    """SIGINT and SIGTERM raise :class:`Interrupted` in this process, so that every
+    ``finally`` and cleanup runs (see :func:`_child_defaults` for forked workers)."""
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    _ACTIVE.append(os.getpid())
+    try:
+        yield
+    finally:
+        _ACTIVE.clear()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@click.group(cls=SimGroup)
 @click.version_option(package_name="sim")
 def main():
     """sim: will the district reach its action-plan targets, how likely, and at what cost?"""
 
 
+def _prepare(scenario: str, out: str | None, paths: int | None = None, what: str = "run", extra: float = 0.0):
+    """Load and check the scenario, then (before any work) the output folder and memory."""
+    from pathlib import Path
+
+    from .report import check_writable
+    from .resources import check_memory
+    from .scenario import load_scenario
+    sc = load_scenario(scenario)
+    if what != "calibrate":
+        # 'sim goal' certifies its answer with the file's run.paths
+        n = max(paths or 0, sc.paths) if what == "goal" else (paths or sc.paths)
+        n = int(n * (1 + extra))   # --sensitivity projects again at half the paths beside the kept run
+        check_memory(sc, n, shown=scenario, option="--paths" if paths else "run.paths")
+    if out is not None:
+        stem = Path(scenario).stem
+        if not stem or stem.startswith("."):
+            raise InputError(scenario, "", "a file name that does not start with '.' (it names the results folder)",
+                             repr(Path(scenario).name))
+        check_writable(Path(out) / stem, out)
+    return sc
+
+
+def _fit_note(line: str) -> None:
+    click.echo(f"calibration: {line}")
+
+
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario")
 def check(scenario):
     """Validate a scenario file and every data file it names (no simulation)."""
+    from .data import describe
+    from .observations import fit_status
     from .scenario import load_scenario
-    try:
-        sc = load_scenario(scenario)
-    except SimError as exc:
-        _fail(exc)
+    sc = load_scenario(scenario)
     click.echo(f"{scenario}: ok: unit {sc.unit} ({len(sc.parts)} sub-units), {len(sc.policies)} scenarios, "
                f"{len(sc.levers)} levers, {len(sc.targets)} targets, "
                f"{sum(len(sc.actuals(u)) for u in sc.fit_units)} actuals to fit")
-    from .data import describe
-    from .observations import fit_status
     for r, fitted, why in fit_status(sc):   # the scenario file's own figures that the fit will not use
         if r.origin != "ledger" and not fitted:
             click.echo(f"not fitted: {describe(r)}: {why}")
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--paths", type=click.IntRange(100, 2_000_000), default=None, help="Monte Carlo paths (default: the file's run.paths).")
-@click.option("--seed", type=click.IntRange(0, None), default=None, help="Random seed (default: the file's run.seed).")
-@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of figures.")
+@click.argument("scenario")
+@click.option("--paths", type=PATHS, default=None, help="Monte Carlo paths (default: the file's run.paths).")
+@click.option("--seed", type=SEED, default=None, help="Random seed (default: the file's run.seed).")
+@click.option("--out", default="results", show_default=True, help="Results folder.")
+@click.option("--lang", type=LANG, default="zh", show_default=True, help="Language of the terminal, figures and report.")
 @click.option("--no-figures", is_flag=True, help="Write the tables only.")
 @click.option("--refit", is_flag=True, help="Fit again even if a cached fit of the same inputs exists.")
 @click.option("--sensitivity", is_flag=True,
@@ -59,27 +317,23 @@ def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity, verbos
     from .project import project
     from .report import write_run
     from .rundata import load_run
-    from .scenario import load_scenario
     from .text import M, tr
-    try:
-        sc = load_scenario(scenario)
-        with stage(tr("stage_fit", lang)):
-            cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit)
-        with stage(tr("stage_project", lang)):
-            res = project(sc, cal, n_paths=paths, seed=seed)
-            if sensitivity:
-                import dataclasses
+    from .update import terminal_lines
+    sc = _prepare(scenario, out, paths, extra=0.5 if sensitivity else 0.0)
+    with stage(tr("stage_fit", lang)):
+        cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit, notify=_fit_note)
+    with stage(tr("stage_project", lang)):
+        res = project(sc, cal, n_paths=paths, seed=seed)
+        if sensitivity:
+            import dataclasses
 
-                from .sensitivity import sensitivity as run_sensitivity
-                sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
-                res = dataclasses.replace(res, sensitivity=sens)
-        dest = write_run(res, out, lang=lang, figures=not no_figures)
-        rd = load_run(dest)
-    except SimError as exc:
-        _fail(exc)
+            from .sensitivity import sensitivity as run_sensitivity
+            sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
+            res = dataclasses.replace(res, sensitivity=sens)
+    dest = write_run(res, out, lang=lang, figures=not no_figures)
+    rd = load_run(dest)
     for line in terminal(rd, lang, reused, verbose):
         click.echo(line)
-    from .update import terminal_lines
     for line in terminal_lines(dest, lang):
         click.echo(line)
     files = M["comma"][lang].join(p.name for p in sorted(dest.glob("report_*")))
@@ -95,85 +349,82 @@ def _labels(sc):
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language of figures.")
+@click.argument("scenario")
+@click.option("--out", default="results", show_default=True, help="Results folder.")
+@click.option("--lang", type=LANG, default="zh", show_default=True, help="Language of the output and figures.")
 @click.option("--refit", is_flag=True, help="Fit again even if a cached fit of the same inputs exists.")
 def calibrate(scenario, out, lang, refit):
-    """Fit and report: which rates the data pin down, fitted vs published values."""
+    """Fit and report: which rates the data pin down, fitted vs published values, and the
+    growth the priors alone imply against the regional evidence."""
     from pathlib import Path
 
     from . import figures as fg
     from .calibrate import cached_fit, fitted_vs_published
+    from .meeting import calibration_lines
     from .prior_predictive import evidence, growth_table
     from .progress import stage
-    from .report import new_folder
-    from .scenario import load_scenario
+    from .report import new_folder, write_csv
     from .text import tr
-    try:
-        sc = load_scenario(scenario)
-        with stage(tr("stage_fit", lang)):
-            cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True)
-        summ = cal.summary()
-        fv = fitted_vs_published(sc, cal)
-        pp, ev = growth_table(sc, seed=sc.seed), evidence(sc)
-        with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
-            d = f["path"]
-            summ.to_csv(d / "calibration.csv", index=False, float_format="%.6g", lineterminator="\n")
-            fv.to_csv(d / "fitted.csv", index=False, float_format="%.4f", lineterminator="\n")
-            pp.to_csv(d / "prior_predictive.csv", index=False, float_format="%.4f", lineterminator="\n")
-            units, inds = _labels(sc)
-            fg.save(fg.prior_predictive_chart(pp, ev, units, inds, sc.structure.headline, lang),
-                    str(d / "prior_predictive"), svg=True)
-            rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
-            fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units).flat[0], str(d / "prior_vs_posterior"), svg=True)
-            if len(fv):
-                fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
-    except SimError as exc:
-        _fail(exc)
-    from .meeting import calibration_lines
+    sc = _prepare(scenario, out, what="calibrate")
+    with stage(tr("stage_fit", lang)):
+        cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True, notify=_fit_note)
+    summ = cal.summary()
+    fv = fitted_vs_published(sc, cal)
+    pp, ev = growth_table(sc, seed=sc.seed), evidence(sc)
+    with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
+        d = f["path"]
+        write_csv(summ, d / "calibration.csv", "%.6g")
+        write_csv(fv, d / "fitted.csv", "%.4f")
+        write_csv(pp, d / "prior_predictive.csv", "%.4f")
+        units, inds = _labels(sc)
+        fg.save(fg.prior_predictive_chart(pp, ev, units, inds, sc.structure.headline, lang),
+                str(d / "prior_predictive"), svg=True)
+        rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
+        fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units).flat[0], str(d / "prior_vs_posterior"), svg=True)
+        if len(fv):
+            fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
     for line in calibration_lines(sc, cal, summ, key, reused, lang):
         click.echo(line)
     click.echo(tr("cal_wrote", lang, path=f["path"]))
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--until", type=int, default=None, help="Fit on actuals up to this year (default: the year before the last actual).")
+@click.argument("scenario")
+@click.option("--until", type=Number(1990, 2100, integer=True), default=None,
+              help="Fit on actuals up to this year (default: the year before the last actual).")
 @click.option("--leave-out", "leave", default=None,
               help="Withhold every actual of this district, fit on the others, and score it (leave-one-district-out).")
-@click.option("--paths", type=click.IntRange(100, 2_000_000), default=4000, show_default=True)
-@click.option("--seed", type=click.IntRange(0, None), default=None)
-@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True, help="Results folder.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--paths", type=PATHS, default=4000, show_default=True)
+@click.option("--seed", type=SEED, default=None)
+@click.option("--out", default="results", show_default=True, help="Results folder.")
+@click.option("--lang", type=LANG, default="zh", show_default=True)
 def backtest(scenario, until, leave, paths, seed, out, lang):
     """Score the model's forecasts against actuals it did not see: fit up to a year, or
     leave a whole district out."""
     from .backtest import run_backtest
-    try:
-        from .progress import stage
-        from .text import tr
-        with stage(tr("stage_backtest", lang)):
-            folder, lines = run_backtest(scenario, until, leave, paths, seed, out, lang)
-    except SimError as exc:
-        _fail(exc)
+    from .progress import stage
+    from .text import tr
+    _prepare(scenario, out, paths)
+    with stage(tr("stage_backtest", lang)):
+        folder, lines = run_backtest(scenario, until, leave, paths, seed, out, lang)
     for line in lines:
         click.echo(line)
     click.echo(f"wrote {folder}")
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario")
 @click.option("--target", "target", required=True, help="INDICATOR@YEAR, e.g. hte_valid@2026.")
 @click.option("--unit", default=None, help="Unit (default: the scenario's main unit).")
-@click.option("--prob", type=click.FloatRange(0.01, 0.99), default=0.8, show_default=True)
-@click.option("--budget", type=click.FloatRange(0, None), default=None, help="Budget to the target year, 10k yuan.")
+@click.option("--prob", type=Number(0.01, 0.99), default=0.8, show_default=True)
+@click.option("--budget", type=Number(0, None), default=None, help="Budget to the target year, 10k yuan.")
 @click.option("--base", "base_name", default="baseline", show_default=True, help="Scenario the plan starts from.")
-@click.option("--value", type=click.FloatRange(0, None), default=None, help="Target value (default: the ledger's target).")
-@click.option("--paths", type=click.IntRange(200, 200_000), default=2000, show_default=True, help="Paths inside the search.")
-@click.option("--seed", type=click.IntRange(0, None), default=None)
-@click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True)
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+@click.option("--value", type=Number(0, None), default=None, help="Target value (default: the ledger's target).")
+@click.option("--paths", type=Number(200, 200_000, integer=True), default=2000, show_default=True,
+              help="Paths inside the search.")
+@click.option("--seed", type=SEED, default=None)
+@click.option("--out", default="results", show_default=True)
+@click.option("--lang", type=LANG, default="zh", show_default=True)
 def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, out, lang):
     """What it would take to reach a target with a stated probability, and the cheapest way."""
     from pathlib import Path
@@ -182,74 +433,74 @@ def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, ou
 
     from . import figures as fg
     from .calibrate import cached_fit
-    from .errors import InputError, did_you_mean
-    from .goals import Goal, seek, sentence
-    from .report import new_folder
-    from .scenario import load_scenario
-    try:
-        sc = load_scenario(scenario)
-        if "@" not in target:
-            raise InputError(scenario, "--target", "INDICATOR@YEAR such as hte_valid@2026", repr(target))
-        ind, year = target.split("@", 1)
-        if ind not in sc.structure.indicators:
-            raise InputError(scenario, "--target", "an indicator of the structure", repr(ind),
-                             did_you_mean(ind, sc.structure.indicators))
-        if not year.isdigit():
-            raise InputError(scenario, "--target", "INDICATOR@YEAR with a year such as 2026", repr(target))
-        year, unit = int(year), unit or sc.unit
-        if unit not in sc.report_units:
-            raise InputError(scenario, "--unit", "the main unit or one of its sub-units", repr(unit),
-                             did_you_mean(unit, sc.report_units))
-        if value is None:
-            found = [t for t in sc.targets if (t.unit, t.indicator, t.year) == (unit, ind, year)]
-            if not found:
-                raise InputError(scenario, "--target", f"a target of {unit} in the ledger (or --value)",
-                                 f"none for {ind} in {year}")
-            value = found[0].value
-        g = Goal(unit, ind, year, float(value), prob)
-        from .progress import stage
-        from .text import tr
-        with stage(tr("stage_fit", lang)):
-            cal, key, reused = cached_fit(sc)
-        with stage(tr("stage_goal", lang)):
-            rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
-        for r in rows:   # both languages, so that either report shows the answers in its own
-            r["sentence"] = sentence(r, g, sc, lang)
-            r["sentence_zh"], r["sentence_en"] = sentence(r, g, sc, "zh"), sentence(r, g, sc, "en")
-        gdf, fdf = pd.DataFrame(rows), pd.DataFrame(frontier)
-        with new_folder(Path(out) / Path(scenario).stem, "goal") as f:
-            d = f["path"]
-            gdf.to_csv(d / "goal.csv", index=False, float_format="%.4f", lineterminator="\n")
-            fdf.to_csv(d / "frontier.csv", index=False, float_format="%.4f", lineterminator="\n")
-            if len(fdf):
-                for lg in ("zh", "en"):
-                    fg.save(fg.frontier_chart(fdf, gdf, g, sc, lg), str(d / f"frontier_{lg}"), svg=True)
-    except SimError as exc:
-        _fail(exc)
+    from .goals import Goal, seek, sentence as goal_sentence
+    from .progress import stage
+    from .report import new_folder, write_csv
+    from .text import tr
+    sc = _prepare(scenario, out, paths, what="goal")
+    ind, at, year_text = target.strip().partition("@")
+    if not at:
+        raise InputError(scenario, "--target", "INDICATOR@YEAR such as hte_valid@2026", _quote(target))
+    if ind not in sc.structure.indicators:
+        raise InputError(scenario, "--target", "an indicator of the structure", _quote(ind),
+                         did_you_mean(ind, sc.structure.indicators))
+    if not re.fullmatch(r"[0-9]{4}", year_text, re.ASCII):
+        raise InputError(scenario, "--target", "INDICATOR@YEAR with a four-digit year such as 2026", _quote(target))
+    year = int(year_text)
+    start = sc.starts[sc.unit].year
+    if not start < year <= sc.horizon:
+        raise InputError(scenario, "--target", f"a year after the start year {start} and up to the horizon {sc.horizon}",
+                         str(year))
+    unit = unit or sc.unit
+    if unit not in sc.report_units:
+        raise InputError(scenario, "--unit", "the main unit or one of its sub-units", _quote(unit),
+                         did_you_mean(unit, sc.report_units))
+    if base_name not in [p.name for p in sc.policies]:
+        raise InputError(scenario, "--base", "the name of a scenario in the file", _quote(base_name),
+                         did_you_mean(base_name, [p.name for p in sc.policies]))
+    if value is None:
+        found = [t for t in sc.targets if (t.unit, t.indicator, t.year) == (unit, ind, year)]
+        if not found:
+            raise InputError(scenario, "--target", f"a target of {unit} in the ledger (or --value)",
+                             f"none for {ind} in {year}")
+        value = found[0].value
+    g = Goal(unit, ind, year, float(value), prob)
+    with stage(tr("stage_fit", lang)):
+        cal, key, reused = cached_fit(sc, notify=_fit_note)
+    with stage(tr("stage_goal", lang)):
+        rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
+    for r in rows:   # both languages, so that either report shows the answers in its own
+        r["sentence"] = goal_sentence(r, g, sc, lang)
+        r["sentence_zh"], r["sentence_en"] = goal_sentence(r, g, sc, "zh"), goal_sentence(r, g, sc, "en")
+    gdf, fdf = pd.DataFrame(rows), pd.DataFrame(frontier)
+    with new_folder(Path(out) / Path(scenario).stem, "goal") as f:
+        d = f["path"]
+        write_csv(gdf, d / "goal.csv", "%.4f")
+        write_csv(fdf, d / "frontier.csv", "%.4f")
+        if len(fdf):
+            for lg in ("zh", "en"):
+                fg.save(fg.frontier_chart(fdf, gdf, g, sc, lg), str(d / f"frontier_{lg}"), svg=True)
     for s in gdf.sentence:
         click.echo(s)
     click.echo(f"wrote {f['path']}")
 
 
 @main.command()
-@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.argument("scenario")
 @click.option("--unit", required=True, help="Unit id, e.g. cixi or cixi_city.")
 @click.option("--indicator", required=True, help="Indicator id, e.g. hte_valid.")
 @click.option("--year", required=True, help="Year the figure is for, e.g. 2024.")
 @click.option("--value", required=True, help="The figure, e.g. 1010 (or '> 480' for a published lower bound).")
 @click.option("--source", required=True, help="Where it was published, e.g. 'bureau statistics 2025-01'.")
 @click.option("--passage", default=None, help="The quoted sentence that gives the figure.")
-@click.option("--kind", type=click.Choice(["actual", "target"]), default="actual", show_default=True)
-@click.option("--bound", type=click.Choice(["eq", "ge"]), default=None,
+@click.option("--kind", type=OneOf("actual", "target"), default="actual", show_default=True)
+@click.option("--bound", type=OneOf("eq", "ge"), default=None,
               help="eq: an exact figure (default); ge: a lower bound ('more than 480').")
 @click.option("--dry-run", is_flag=True, help="Check and show the block; do not change the file.")
 def add(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run):
     """Add a newly published figure to a scenario file (an [[observations]] block)."""
     from .add import add_figure
-    try:
-        a = add_figure(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run)
-    except SimError as exc:
-        _fail(exc)
+    a = add_figure(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run)
     if a.duplicate_of:
         click.echo(f"{scenario}: already recorded: {a.duplicate_of}; nothing added")
         return
@@ -265,21 +516,15 @@ def add(scenario, unit, indicator, year, value, source, passage, kind, bound, dr
 
 
 @main.command()
-@click.argument("run_a", type=click.Path(file_okay=False))
-@click.argument("run_b", type=click.Path(file_okay=False))
-@click.option("--paths", type=click.IntRange(100, 2_000_000), default=None,
-              help="Paths of the reruns (default: RUN_B's).")
-@click.option("--fits", type=click.Path(file_okay=False), default=None,
-              help="Folder of cached fits to reuse (default: calibration/fitted, if there).")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language.")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--paths", type=PATHS, default=None, help="Paths of the reruns (default: RUN_B's).")
+@click.option("--fits", default=None, help="Folder of cached fits to reuse (default: calibration/fitted, if there).")
+@click.option("--lang", type=LANG, default="zh", show_default=True, help="Language.")
 def compare(run_a, run_b, paths, fits, lang):
     """What changed between two runs, and why (new data, priors and start levels, levers, noise)."""
     from .compare import lines, write_compare
-    try:
-        folder, df, summary = write_compare(run_a, run_b, paths, fits, lang,
-                                            progress=lambda m: click.echo(f"compare: {m}"))
-    except SimError as exc:
-        _fail(exc)
+    folder, df, summary = write_compare(run_a, run_b, paths, fits, lang, progress=lambda m: click.echo(f"compare: {m}"))
     changed = summary["groups_changed"]
     click.echo("changed between the runs: " + (", ".join(changed) if changed else "no inputs (Monte Carlo noise only)"))
     for note in summary["notes"]:
@@ -290,18 +535,16 @@ def compare(run_a, run_b, paths, fits, lang):
 
 
 @main.command()
-@click.argument("run_folder", type=click.Path(file_okay=False))
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Language.")
-@click.option("--goal", "goal_folder", type=click.Path(file_okay=False), default=None,
+@click.argument("run_folder")
+@click.option("--lang", type=LANG, default="zh", show_default=True, help="Language.")
+@click.option("--goal", "goal_folder", default=None,
               help="A folder written by 'sim goal' whose answers go into the report's 'what it would take'.")
 def report(run_folder, lang, goal_folder):
     """Re-render a finished run's figures, report_<lang>.html and report_<lang>.xlsx (no simulation)."""
     from .report import rerender
-    try:
-        folder = rerender(run_folder, lang, goal_folder)
-    except SimError as exc:
-        _fail(exc)
-    click.echo(f"wrote {folder / f'report_{lang}.html'} and {folder / f'report_{lang}.xlsx'}")
+    rerender(run_folder, lang, goal_folder)
+    shown = run_folder.rstrip("/") or "/"
+    click.echo(f"wrote {shown}/report_{lang}.html and {shown}/report_{lang}.xlsx")
 
 
 if __name__ == "__main__":

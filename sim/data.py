@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError, did_you_mean
-from .tomlio import read_text
+from .tomlio import MAX_TEXT, check_text, read_text
 
 LEDGER_COLUMNS = ("unit", "indicator", "year", "value", "kind", "derived_from", "definition",
                   "source_file", "passage", "derivation")
@@ -27,6 +27,7 @@ OPTIONAL_COLUMNS = ("bound",)   # absent column: every figure is an exact value
 KINDS = ("actual", "target", "derived")
 BOUNDS = ("eq", "ge")   # "ge": a published lower bound (突破/超过/以上 a value), fitted as censored
 UNIT_COLUMNS = ("unit", "parent", "zh", "en")
+UNIT_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,17 @@ class Unit:
 
 def _read_csv(path: Path, shown: str, columns) -> list[dict]:
     text = read_text(path, shown)
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _records(reader, shown, columns)
+    except csv.Error as exc:   # raised inside a line that is not yet counted
+        if "field larger than field limit" in str(exc):
+            raise InputError(shown, f"line {reader.line_num + 1}", f"fields of at most {MAX_TEXT:,} characters",
+                             "a longer field") from None
+        raise InputError(shown, f"line {reader.line_num + 1}", "valid CSV", f"a CSV error ({exc})") from None
+
+
+def _records(reader: csv.DictReader, shown: str, columns) -> list[dict]:
     header = reader.fieldnames or []
     for col in columns:
         if col not in header:
@@ -75,10 +86,16 @@ def _read_csv(path: Path, shown: str, columns) -> list[dict]:
     if extra:
         raise InputError(shown, "header", "only the columns " + ", ".join(allowed), f"unknown column '{extra[0]}'",
                          did_you_mean(extra[0], allowed))
+    if len(set(header)) != len(header):
+        dup = next(c for c in header if header.count(c) > 1)
+        raise InputError(shown, "header", "each column once", f"'{dup}' twice")
     rows = []
-    for i, rec in enumerate(reader, start=2):
+    for rec in reader:
+        i = reader.line_num
         if None in rec or any(v is None for v in rec.values()):
-            raise InputError(shown, f"line {i}", f"{len(columns)} fields", "a different number of fields")
+            raise InputError(shown, f"line {i}", f"{len(header)} fields", "a different number of fields")
+        for k, v in rec.items():
+            check_text(v, shown, f"line {i}: {k}")
         rows.append({k: v.strip() for k, v in rec.items()} | {"_line": i})
     return rows
 
@@ -88,13 +105,26 @@ def load_units(path: Path, shown: str) -> dict[str, Unit]:
     for rec in _read_csv(path, shown, UNIT_COLUMNS):
         if not rec["unit"]:
             raise InputError(shown, f"line {rec['_line']}: unit", "a unit id", "an empty field")
+        if not UNIT_ID.fullmatch(rec["unit"]):
+            raise InputError(shown, f"line {rec['_line']}: unit", "a unit id of letters, digits, '_' and '-' "
+                             "(it names files)", repr(rec["unit"]))
         if rec["unit"] in units:
             raise InputError(shown, f"line {rec['_line']}: unit", "unique unit ids", f"'{rec['unit']}' twice")
         units[rec["unit"]] = Unit(rec["unit"], rec["parent"], rec["zh"], rec["en"])
+    if not units:
+        raise InputError(shown, "", "at least one unit", "only the header")
     for u in units.values():
         if u.parent and u.parent not in units:
             raise InputError(shown, f"unit {u.unit}: parent", "a unit listed in the file", repr(u.parent),
                              did_you_mean(u.parent, units))
+    for u in units.values():
+        chain = [u.unit]
+        while units[chain[-1]].parent:
+            chain.append(units[chain[-1]].parent)
+            if chain[-1] in chain[:-1]:
+                found = "the unit itself" if len(chain) == 2 else "a cycle " + " -> ".join(chain)
+                raise InputError(shown, f"unit {u.unit}: parent", "a parent that is not the unit or one of its parts",
+                                 found)
     return units
 
 
@@ -138,8 +168,11 @@ def parse_row(rec: dict, shown: str, where: str, units: dict[str, Unit], origin:
 
 
 def load_ledger(path: Path, shown: str, units: dict[str, Unit]) -> list[Row]:
-    rows = [parse_row(rec, shown, f"line {rec['_line']}", units) for rec in _read_csv(path, shown, LEDGER_COLUMNS)]
-    check_unique(rows, shown)
+    recs = _read_csv(path, shown, LEDGER_COLUMNS)
+    if not recs:
+        raise InputError(shown, "", "at least one published figure", "only the header")
+    rows = [parse_row(rec, shown, f"line {rec['_line']}", units) for rec in recs]
+    check_unique(rows, shown, [f"line {rec['_line']}" for rec in recs])
     check_parts(rows, units, shown)
     return rows
 
@@ -192,18 +225,25 @@ def describe(r: Row) -> str:
     return f"{r.unit} {r.indicator} {r.year} {r.kind} {'> ' if r.bound == 'ge' else ''}{v} ({r.origin})"
 
 
-def check_unique(rows: list[Row], shown: str) -> None:
+def check_unique(rows: list[Row], shown: str, where: list[str] | None = None) -> None:
     """Figures of the same cell must agree: exact values equal, derived values within 1%,
-    lower bounds at or below the exact value."""
-    seen: dict[tuple, list[Row]] = {}
-    for r in rows:
+    lower bounds at or below the exact value; and the same actual may not be written twice
+    (a copied row would read as a second publication)."""
+    seen: dict[tuple, list[tuple[int, Row]]] = {}
+    for i, r in enumerate(rows):
         key = (r.unit, r.indicator, r.year, r.is_actual)
-        for s in seen.get(key, []):
+        for j, s in seen.get(key, []):
+            if r.is_actual and (s.kind, s.value, s.bound, s.derived_from) == (r.kind, r.value, r.bound, r.derived_from) \
+                    and s.origin == r.origin:
+                at = f" ({where[j]} and {where[i]})" if where and i < len(where) else ""
+                raise InputError(shown, f"{r.unit} {r.indicator} {r.year}",
+                                 "one actual per unit, indicator and year (each is fitted)",
+                                 f"the same actual twice{at}", "delete one of them")
             if not consistent(s, r):
                 raise InputError(shown, f"{r.unit} {r.indicator} {r.year}",
                                  "figures of the same unit, indicator, year and kind that agree",
                                  f"{describe(s)} and {describe(r)}", "correct or remove one of them")
-        seen.setdefault(key, []).append(r)
+        seen.setdefault(key, []).append((i, r))
 
 
 def check_parts(rows: list[Row], units: dict[str, Unit], shown: str, tol: float = 0.5,

@@ -4,6 +4,7 @@ what was expected and what was found (and, where we know it, the fix)."""
 from __future__ import annotations
 
 import difflib
+import re
 
 
 class SimError(Exception):
@@ -26,15 +27,46 @@ class InputError(SimError):
     """
 
     def __init__(self, file: str, key: str, expected: str, found: str, fix: str | None = None):
+        file, key, found = shorten(file), shorten(key), shorten(found)
         self.file, self.key, self.expected, self.found, self.fix = file, key, expected, found, fix
         where = f"{file}: {key}" if key else f"{file}"
         msg = f"{where}: expected {expected}, got {found}"
         if fix:
             msg += f"; {fix}"
-        super().__init__(msg.rstrip(".") + ".")
+        super().__init__(sentence(msg))
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or a termination signal: the work stops, temporary files are removed.
+
+    A BaseException (like KeyboardInterrupt) so that no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"interrupted by signal {signum}")
+
+
+def sentence(msg: str) -> str:
+    """``msg`` as one sentence: one line, ending in '.' (or in the '?' of a question)."""
+    msg = " ".join(str(msg).split())
+    msg = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", msg)
+    if msg.endswith("?"):
+        return msg
+    return msg.rstrip(".") + "."
+
+
+def shorten(text, limit: int = 160) -> str:
+    """``text`` cut to about ``limit`` characters (a pasted novel is not repeated back)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 20]}... ({len(text):,} characters)"
 
 
 def did_you_mean(name: str, choices) -> str | None:
     """Return 'did you mean 'x'?' for the closest of ``choices``, or None."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
+    choices = [str(c) for c in choices]
+    same_case = [c for c in choices if c.lower() == str(name).lower()]
+    close = same_case or difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
     return f"did you mean '{close[0]}'?" if close else None

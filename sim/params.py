@@ -120,7 +120,7 @@ def rate_prior(t: Table, name: str, kind: str) -> Param:
     """Read one [rates.NAME] table of a priors file."""
     source = t.string("source")
     zh, en = t.string("zh", default=name), t.string("en", default=name)
-    fixed = t.number("fixed", default=None, lo=0.0)
+    fixed = t.number("fixed", default=None, lo=0.0, hi=100.0)   # an inflow above 100 per firm is a typo
     if fixed is not None:   # a rate known exactly (synthetic tests, or a planner's what-if)
         if kind == "logit" and not 0 < fixed < 1:
             raise InputError(t.file, f"{t.where}.fixed", "a probability strictly between 0 and 1", repr(fixed))
@@ -135,7 +135,7 @@ def rate_prior(t: Table, name: str, kind: str) -> Param:
                              f"a + b = {a + b:g}")
         mean, sd = beta_to_logit_normal(a, b)
     else:
-        median = t.number("median", lo=0.0)
+        median = t.number("median", lo=0.0, hi=100.0)
         if median <= 0:
             raise InputError(t.file, f"{t.where}.median", "a number > 0", repr(median))
         sd = t.number("log_sd", lo=0.01, hi=5.0)

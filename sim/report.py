@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from . import __version__
@@ -22,8 +24,34 @@ from .errors import InputError
 FLOAT = "%.4f"
 
 
-def _csv(df, path: Path) -> None:
-    df.to_csv(path, index=False, float_format=FLOAT, lineterminator="\n")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(df):
+    """``df`` with every text cell that a spreadsheet would run as a formula (starting with
+    = + - @, tab or carriage return) prefixed with an apostrophe (OWASP CSV injection)."""
+    import pandas as pd
+    out = None
+    for col in df.columns:
+        if not (df[col].dtype == object or pd.api.types.is_string_dtype(df[col])):
+            continue
+        mask = df[col].map(lambda v: isinstance(v, str) and v.startswith(FORMULA_START)).astype(bool)
+        if mask.any():
+            out = df.copy() if out is None else out
+            out[col] = out[col].astype(object)
+            out.loc[mask, col] = "'" + df.loc[mask, col].astype(str)
+    return df if out is None else out
+
+
+def write_csv(df, path: Path, float_format: str = FLOAT) -> int:
+    """Write a table the way every sim table is written (fixed float format, '\\n', text
+    cells safe to open in a spreadsheet); returns its number of rows."""
+    neutralise(df).to_csv(path, index=False, float_format=float_format, lineterminator="\n")
+    return len(df)
+
+
+def _csv(df, path: Path) -> int:
+    return write_csv(df, path)
 
 
 def next_run_dir(root: Path, prefix: str = "run") -> Path:
@@ -33,16 +61,132 @@ def next_run_dir(root: Path, prefix: str = "run") -> Path:
     return root / f"{prefix}-{k:03d}"
 
 
+def _tmp_prefix(kind: str) -> str:
+    # the pid in the name lets a later run tell a dead run's leftovers from a live run's work
+    return f".tmp-{kind}-{os.getpid()}-"
+
+
+_TMP = re.compile(r"\.(?:tmp|old)-[a-z]+-(\d+)-.*")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:   # a zombie (killed, not yet reaped) is dead for our purpose
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except OSError:
+        return True
+
+
+def remove_stale(folder: Path, max_age_s: float = 86400.0) -> list[Path]:
+    """Remove the temporary folders and files that runs which died (kill -9, power cut) left
+    in ``folder``: those whose process is gone, and unnamed ones older than a day."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for p in entries:
+        if not p.name.startswith((".tmp-", ".old-")):
+            continue
+        m = _TMP.fullmatch(p.name)
+        try:
+            stale = (not _alive(int(m.group(1)))) if m else now - p.lstat().st_mtime > max_age_s
+        except OSError:
+            continue
+        if stale:
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+            removed.append(p)
+    return removed
+
+
+def check_writable(root: str | Path, shown: str | None = None, key: str = "--out") -> None:
+    """Raise :class:`InputError` unless a run folder can be made under ``root``, before any
+    work is done: the deepest existing folder on the way must be a folder sim can write in
+    (tried for real: read-only, immutable and full file systems all fail the same way).
+    Nothing is left behind."""
+    root = Path(root)
+    shown = str(root) if shown is None else shown
+    long = [part for part in root.parts if len(part.encode("utf-8", "surrogateescape")) > 255]
+    if long:
+        raise InputError(shown, key, "folder names of at most 255 bytes", f"a name of {len(long[0].encode()):,} bytes",
+                         "choose another --out")
+    cur = root
+    while not os.path.lexists(cur) and cur != cur.parent:
+        cur = cur.parent
+    if os.path.lexists(cur) and not cur.is_dir():
+        raise InputError(shown, key, "a folder for the results", f"a path through '{cur}', which is a file",
+                         "choose another --out")
+    try:
+        probe = tempfile.mkdtemp(prefix=_tmp_prefix("probe"), dir=cur)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise InputError(shown, key, "a folder sim can write in",
+                         f"'{cur}', which is not writable ({exc.strerror or exc})", "choose another --out") from None
+
+
+def _make_dirs(root: Path) -> list[Path]:
+    """mkdir -p, returning the folders this call created (outermost first)."""
+    missing = []
+    cur = root
+    while not cur.exists():
+        missing.append(cur)
+        if cur == cur.parent:
+            break
+        cur = cur.parent
+    made = []
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+            made.append(d)
+        except FileExistsError:
+            pass
+    return made
+
+
+def _remove_empty(made: list[Path]) -> None:
+    for d in reversed(made):
+        try:
+            os.rmdir(d)
+        except OSError:
+            break
+
+
 @contextlib.contextmanager
 def new_folder(root: Path, prefix: str = "run"):
     """Yield a temporary folder under ``root``; on success rename it to the next free
-    ``prefix-NNN`` (atomic, never replacing an earlier one), on failure remove it."""
+    ``prefix-NNN`` (atomic, never replacing an earlier one), on failure or interrupt remove
+    it, and any folder this call made that is left empty. Leftovers of dead runs in
+    ``root`` are removed first."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{prefix}-", dir=root))
-    os.chmod(tmp, 0o755)
-    holder = {"path": tmp}
+    made: list[Path] = []
+    tmp = None
     try:
+        for attempt in range(5):   # a concurrent failing run may remove an empty root meanwhile
+            made += _make_dirs(root)
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(prefix), dir=root))
+                break
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+        os.chmod(tmp, 0o755)
+        remove_stale(root)
+        holder = {"path": tmp}
         yield holder
         while True:
             dest = next_run_dir(root, prefix)
@@ -54,7 +198,10 @@ def new_folder(root: Path, prefix: str = "run"):
                     raise
         holder["path"] = dest
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with _signals_held():   # a second Ctrl-C does not stop the clean-up half way
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            _remove_empty(made)
         raise
 
 
@@ -68,17 +215,18 @@ def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True)
 def _write_all(res, d: Path, lang: str, figures: bool) -> None:
     from .data import rows_to_frame
     sc = res.scenario
-    _csv(res.projection_frame(), d / "projection.csv")
-    _csv(res.targets_frame(), d / "targets.csv")
-    _csv(res.flows_frame(), d / "flows.csv")
-    _csv(res.costs_frame(), d / "costs.csv")
-    _csv(res.scenarios_frame(), d / "scenarios.csv")
-    _csv(res.calibration.summary(), d / "calibration.csv")
-    _csv(res.tornado_frame(), d / "tornado.csv")
-    _csv(res.tiers_frame(), d / "tiers.csv")
-    _csv(res.ranking_frame(), d / "ranking.csv")
+    rows = {}
+    rows["projection.csv"] = _csv(res.projection_frame(), d / "projection.csv")
+    rows["targets.csv"] = _csv(res.targets_frame(), d / "targets.csv")
+    rows["flows.csv"] = _csv(res.flows_frame(), d / "flows.csv")
+    rows["costs.csv"] = _csv(res.costs_frame(), d / "costs.csv")
+    rows["scenarios.csv"] = _csv(res.scenarios_frame(), d / "scenarios.csv")
+    rows["calibration.csv"] = _csv(res.calibration.summary(), d / "calibration.csv")
+    rows["tornado.csv"] = _csv(res.tornado_frame(), d / "tornado.csv")
+    rows["tiers.csv"] = _csv(res.tiers_frame(), d / "tiers.csv")
+    rows["ranking.csv"] = _csv(res.ranking_frame(), d / "ranking.csv")
     used = rows_to_frame([r for r in sc.rows if r.unit in sc.report_units + sc.pool_with])
-    _csv(used, d / "sources.csv")
+    rows["sources.csv"] = _csv(used, d / "sources.csv")
     cal = res.calibration
     manifest = {
         "scenario": sc.name,
@@ -109,6 +257,7 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
                                                                 "target": t.value})(res.headline_target()),
         "targets_not_scored": [{"unit": r.unit, "indicator": r.indicator, "year": r.year, "value": r.value,
                                 "why": why} for r, why in sc.skipped_targets],
+        "tables": rows,   # rows of each table: 'sim report' tells a truncated table from a whole one
     }
     from .update import manifest_extras
     manifest.update(manifest_extras(res, d, lang))   # observations, previous run, new actuals; inputs.json
@@ -194,38 +343,83 @@ def render(folder: Path, lang: str) -> list[str]:
 
 
 def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = None) -> Path:
-    """Re-render a finished run's figures and reports (no simulation), atomically: the new
-    files are drawn in a copy of the folder that replaces it only when complete."""
-    folder = Path(folder)
-    from .rundata import load_run
-    load_run(folder)   # validates the folder before anything is touched
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-report-", dir=folder.parent))
+    """Re-render a finished run's figures and reports (no simulation).
+
+    The folder is checked first (:func:`sim.rundata.load_run`); the new files are drawn in a
+    hidden folder inside it and then moved into place, so an interrupted or failed
+    re-render leaves the run as it was. The run folder itself is never renamed (so
+    ``sim report .`` works from inside it) and its tables are never touched."""
+    from .rundata import load_run, read_table
+    shown = str(folder)
+    folder = Path(os.path.realpath(folder))
+    load_run(folder, shown)   # validates the folder before anything is touched
+    goal_files = []
+    if goal_folder is not None:
+        g_shown = str(goal_folder)
+        g = Path(os.path.realpath(goal_folder))
+        if not (g / "goal.csv").is_file():
+            raise InputError(g_shown, "goal.csv", "a folder written by 'sim goal'", "no goal.csv")
+        read_table(g / "goal.csv", f"{g_shown.rstrip('/')}/goal.csv", ids=("kind", "name"))
+        goal_files = [g / n for n in ("goal.csv", "frontier.csv") if (g / n).is_file()]
+        if len(goal_files) == 2:
+            read_table(goal_files[1], f"{g_shown.rstrip('/')}/frontier.csv")
+        png = g / f"frontier_{lang}.png"
+        if png.is_file():
+            goal_files.append(png)
+    check_writable(folder, shown, key="")
+    remove_stale(folder)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix("report"), dir=folder))
     os.chmod(tmp, 0o755)
     try:
-        for p in folder.iterdir():   # the other language's pack stays beside the new one
-            if p.is_file() and (p.suffix in (".csv", ".json") or (p.name.startswith("report_")
-                                                                  and not p.name.startswith(f"report_{lang}."))):
+        copied = set()
+        for p in folder.iterdir():
+            if p.is_file() and not p.is_symlink() and p.suffix in (".csv", ".json") and not p.name.startswith("."):
                 shutil.copy2(p, tmp / p.name)
-            elif p.is_dir() and p.name == "figures":
-                for q in p.iterdir():
-                    if q.is_dir() and q.name != lang:
-                        shutil.copytree(q, tmp / "figures" / q.name)
-        if goal_folder is not None:
-            g = Path(goal_folder)
-            if not (g / "goal.csv").is_file():
-                raise InputError(str(g), "goal.csv", "a folder written by 'sim goal'", "no goal.csv")
-            for name in ("goal.csv", "frontier.csv"):
-                if (g / name).is_file():
-                    shutil.copy2(g / name, tmp / name)
-            for png in g.glob(f"frontier_{lang}.png"):
+                copied.add(p.name)
+        for p in goal_files:
+            if p.suffix == ".png":
                 (tmp / "figures" / lang).mkdir(parents=True, exist_ok=True)
-                shutil.copy2(png, tmp / "figures" / lang / "goal_frontier.png")
+                shutil.copy2(p, tmp / "figures" / lang / "goal_frontier.png")
+            else:
+                shutil.copy2(p, tmp / p.name)
         render(tmp, lang)
-        old = folder.with_name(f".old-{folder.name}")
-        os.rename(folder, old)
-        os.rename(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with _signals_held():
+            _commit(tmp, folder, copied - {p.name for p in goal_files})
+    finally:
+        with _signals_held():
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _commit(tmp: Path, folder: Path, unchanged: set[str]) -> None:
+    """Move the re-rendered files of ``tmp`` (all but the ``unchanged`` copies of the run's
+    tables) into ``folder``: each file by one atomic rename, each language's figures folder
+    (figures/<lang>) by two; the other language's figures stay as they are."""
+    for p in sorted(tmp.iterdir()):
+        if p.is_file() and p.name not in unchanged:
+            os.replace(p, folder / p.name)
+    if (tmp / "figures").is_dir():
+        (folder / "figures").mkdir(exist_ok=True)
+        for sub in sorted((tmp / "figures").iterdir()):
+            old = folder / "figures" / f"{_tmp_prefix(sub.name).replace('.tmp-', '.old-', 1)}x"
+            if (folder / "figures" / sub.name).exists():
+                os.rename(folder / "figures" / sub.name, old)
+            os.rename(sub, folder / "figures" / sub.name)
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM for the few renames that must happen together; a signal that
+    arrives meanwhile is delivered right after."""
+    import signal
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)

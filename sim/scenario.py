@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +23,20 @@ from .levers import Lever
 from .params import Param, ParamSpace, beta_to_logit_normal, bounded_prior, range_to_sd, rate_prior
 from .starts import Hier, PlanBase, Regional, UnitStart, last_fit_year
 from .structure import Structure, load_structure
-from .tomlio import Table, read_toml
+from .tomlio import Table, read_bytes, read_toml
 
 DATA_KEYS = ("ledger", "units", "structure", "priors", "starts", "levers")
 DATA_DEFAULTS = {k: f"../calibration/{k}.{'csv' if k in ('ledger', 'units') else 'toml'}" for k in DATA_KEYS}
 STARTS_RESERVED = ("hierarchy", "shares", "regional")
+MAX_POLICIES = 50                 # scenarios (policies) in one file; each is simulated and drawn
+NAME_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+
+
+def check_id(name: str, file: str, key: str, what: str) -> str:
+    """A scenario or lever name: letters, digits, '_' and '-' (it names files and sheets)."""
+    if not NAME_ID.fullmatch(name):
+        raise InputError(file, key, f"a {what} name of letters, digits, '_' and '-' (at most 64)", repr(name))
+    return name
 
 
 @dataclass(frozen=True)
@@ -151,7 +161,7 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
             d[last] = value
     t = Table(raw, shown)
     base = path.parent
-    hashes = {path.name: _sha(path)}
+    hashes = {path.name: _sha(path, shown)}
 
     sc = t.table("scenario")
     name = sc.string("name", default=path.stem)
@@ -163,16 +173,19 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
     sc.close()
 
     dt = t.table("data", default=None)
-    files_override, files = files, {}
+    files_override, files = files or {}, {}
+    roots = project_roots(path)
     for key in DATA_KEYS:
         rel = dt.string(key, default=DATA_DEFAULTS[key]) if dt is not None else DATA_DEFAULTS[key]
         files[key] = (base / rel, _shown(base, rel))
-    files.update({k: (Path(v[0]), v[1]) for k, v in (files_override or {}).items()})
+        if key not in files_override:   # files given in code (sim compare's snapshots) are not the user's paths
+            confine(base / rel, roots, shown, f"data.{key}", rel)
+    files.update({k: (Path(v[0]), v[1]) for k, v in files_override.items()})
     if dt is not None:
         dt.close()
     for key, (p, s) in files.items():
-        if p.exists():
-            hashes[f"{key}:{Path(s).name}"] = _sha(p)
+        if p.is_file():
+            hashes[f"{key}:{Path(s).name}"] = _sha(p, s)
 
     units = load_units(*files["units"])
     structure = load_structure(*files["structure"])
@@ -181,6 +194,12 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
     starts_raw = read_toml(*files["starts"])
     levers = _load_levers(read_toml(*files["levers"]), files["levers"][1], structure)
 
+    for i, u in enumerate(pool_with):
+        if u == unit:
+            raise InputError(shown, f"scenario.pool_with[{i}]", "other units to pool with (not the unit itself)",
+                             repr(u), "remove it")
+        if u in pool_with[:i]:
+            raise InputError(shown, f"scenario.pool_with[{i}]", "each unit once", f"{u!r} twice", "remove one")
     for u, key in [(unit, "scenario.unit")] + [(p, "scenario.pool_with") for p in pool_with]:
         if u not in units:
             raise InputError(shown, key, "a unit id from units.csv", repr(u), did_you_mean(u, units))
@@ -219,11 +238,20 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
         levers = {**levers, **_load_levers(lt.data, shown, structure, prefix="levers.")}
         lt._seen.update(lt.keys())
     first_proj = last_fit_year(starts[unit].spec, rows, structure.indicators) + 1
+    if horizon < first_proj - 1:   # a horizon at the last actual year projects nothing and reports met / missed
+        raise InputError(shown, "scenario.horizon", f"a year at or after {unit}'s last actual year {first_proj - 1}",
+                         str(horizon), f"set horizon = {first_proj} or later")
     policies = _load_policies(t.table("scenarios"), shown, levers, first_proj, horizon)
     used = {lv for p in policies for lv, _ in p.settings}
     levers = {k: v for k, v in levers.items() if k in used}
 
     targets, skipped = _targets(t, shown, rows, (unit,) + parts, structure, starts[unit].year, horizon)
+    if not targets:
+        why = "; ".join(dict.fromkeys(w for _, w in skipped))
+        raise InputError(shown, "targets", f"at least one target of {unit} or its sub-units between the start year "
+                         f"{starts[unit].year} and the horizon {horizon} (ledger rows of kind 'target' or [[targets]])",
+                         f"none ({len(skipped)} skipped: {why})" if skipped else "none",
+                         "add a [[targets]] table" if not skipped else None)
 
     rt = t.table("run", default=None)
     paths = rt.number("paths", default=10000, integer=True, lo=100, hi=2_000_000) if rt else 10000
@@ -256,11 +284,33 @@ def _observation(ot: Table, shown: str, where: str, units, origin: str) -> Row:
     return parse_row(rec, shown, where, units, origin=origin)
 
 
-def _sha(p: Path) -> str:
-    try:
-        return hashlib.sha256(p.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "unreadable"
+def _sha(p: Path, shown: str) -> str:
+    return hashlib.sha256(read_bytes(p, shown)).hexdigest()[:16]
+
+
+def project_roots(scenario: Path) -> tuple[Path, ...]:
+    """Where a scenario's data files may be: its own folder tree, and the ``calibration/``
+    folder of the project it is in (the nearest folder above it that has one)."""
+    base = Path(os.path.realpath(scenario.parent))
+    roots = [base]
+    for d in (base,) + tuple(base.parents):
+        if (d / "calibration").is_dir():
+            roots.append(Path(os.path.realpath(d / "calibration")))
+            break
+    return tuple(roots)
+
+
+def confine(p: Path, roots, shown: str, key: str, rel: str) -> None:
+    """Raise unless ``p`` (symbolic links resolved) lies inside one of ``roots``. Nothing
+    is read from a file outside, so no error can echo its content."""
+    def inside(x: Path) -> bool:
+        return any(x == r or r in x.parents for r in roots)
+    if not inside(Path(os.path.realpath(p))):
+        where = " or ".join(f"{os.path.relpath(r)}/" for r in roots)
+        plain = Path(os.path.realpath(os.path.dirname(p) or ".")) / os.path.basename(p)
+        found = f"{rel!r}, a link to a file outside" if inside(plain) else f"{rel!r}, which is outside"
+        raise InputError(shown, key, f"a data file inside the project ({where})", found,
+                         "copy the file into the project")
 
 
 def _shown(base: Path, rel: str) -> str:
@@ -472,6 +522,7 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
     pays = ["fixed"] + [f"flow:{f}" for f in structure.flows] + [f"state:{s}" for s in structure.tiers]
     out = {}
     for name, raw in data.items():
+        check_id(name, shown, f"{prefix}{name}", "lever")
         t = Table(raw, shown, f"{prefix}{name}")
         kind = t.string("kind", choices=("shift", "quota"))
         acts = tuple(t.strings("acts_on", choices=rates))
@@ -479,12 +530,12 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
             raise InputError(shown, f"{prefix}{name}.acts_on", "at least one rate", "an empty list")
         if kind == "quota" and any(a not in structure.rate_params for a in acts):
             raise InputError(shown, f"{prefix}{name}.acts_on", "inflow rates for a quota lever", repr(list(acts)))
-        bounds = t.pair("bounds", lo=0.0)
+        bounds = t.pair("bounds", lo=0.0, hi=1e9)   # upper limits keep costs and shifts finite
         cal = t.number("calibrated_at", lo=0.0)
         if not bounds[0] <= cal <= bounds[1]:
             raise InputError(shown, f"{prefix}{name}.calibrated_at", f"a setting within bounds {list(bounds)}", repr(cal))
-        scale = t.number("scale", default=1.0, lo=1e-9)
-        strength = t.pair("strength", default=(0.0, 0.0))
+        scale = t.number("scale", default=1.0, lo=1e-9, hi=1e9)
+        strength = t.pair("strength", default=(0.0, 0.0), lo=-10.0, hi=10.0)   # link scale: e^10 is 22,000x
         amount = t.string("amount", choices=("money", "count", "intensity"))
         pays_on = t.string("pays_on")
         bad = [x for x in pays_on[5:].split("+")] if pays_on.startswith("flow:") else []
@@ -495,20 +546,27 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
             name=name, zh=t.string("zh"), en=t.string("en"), acts_on=acts, kind=kind, amount=amount,
             calibrated_at=cal, bounds=bounds, scale=scale, strength=strength,
             strength_source=t.string("strength_source", default="" if kind == "quota" else ...),
-            pays_on=pays_on, fixed_count=t.number("fixed_count", default=0.0, lo=0.0),
-            cost_per_event=t.number("cost_per_event", default=0.0 if amount == "money" else ..., lo=0.0),
-            cost_factor=t.number("cost_factor", default=1.0, lo=0.0), cost_note=t.string("cost_note", default=""),
+            pays_on=pays_on, fixed_count=t.number("fixed_count", default=0.0, lo=0.0, hi=1e7),
+            cost_per_event=t.number("cost_per_event", default=0.0 if amount == "money" else ..., lo=0.0, hi=1e9),
+            cost_factor=t.number("cost_factor", default=1.0, lo=0.0, hi=1e3), cost_note=t.string("cost_note", default=""),
             source_file=t.string("source_file"), passage=t.string("passage"),
             start=t.number("start", default=None, integer=True, lo=1990, hi=2100),
             end=t.number("end", default=None, integer=True, lo=1990, hi=2100))
         t.close()
+        if lever.start is not None and lever.end is not None and lever.start > lever.end:
+            raise InputError(shown, f"{prefix}{name}.end", f"a year >= start ({lever.start})", str(lever.end),
+                             "swap start and end")
         out[name] = lever
     return out
 
 
 def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: int, horizon: int) -> tuple[Policy, ...]:
     raw = {}
+    if len(t.keys()) > MAX_POLICIES:
+        raise InputError(shown, "scenarios", f"at most {MAX_POLICIES} scenarios (each is simulated and drawn)",
+                         f"{len(t.keys()):,}")
     for name in t.keys():
+        check_id(name, shown, f"scenarios.{name}", "scenario")
         pt = t.table(name)
         include = pt.string("include", default=None)
         settings = pt.table("levers", default=None)
@@ -529,16 +587,21 @@ def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: i
         raise InputError(shown, "scenarios", "a [scenarios.baseline] table (the policy in force)",
                          "scenarios " + ", ".join(sorted(raw)) if raw else "none")
 
-    def resolve(name, chain=()):
-        if name in chain:
-            raise InputError(shown, f"scenarios.{name}.include", "no cycle of includes", " -> ".join(chain + (name,)))
-        r = raw[name]
-        if r["include"] is None:
-            return dict(r["amounts"])
-        if r["include"] not in raw:
-            raise InputError(shown, f"scenarios.{name}.include", "the name of another scenario", repr(r["include"]),
-                             did_you_mean(r["include"], raw))
-        return {**resolve(r["include"], chain + (name,)), **r["amounts"]}
+    def resolve(name):
+        chain = [name]                     # name, what it includes, what that includes, ...
+        while raw[chain[-1]]["include"] is not None:
+            inc = raw[chain[-1]]["include"]
+            if inc not in raw:
+                raise InputError(shown, f"scenarios.{chain[-1]}.include", "the name of another scenario", repr(inc),
+                                 did_you_mean(inc, raw))
+            if inc in chain:
+                raise InputError(shown, f"scenarios.{name}.include", "no cycle of includes",
+                                 " -> ".join(chain + [inc]))
+            chain.append(inc)
+        amounts = {}
+        for n in reversed(chain):
+            amounts.update(raw[n]["amounts"])
+        return amounts
 
     used = sorted({lv for name in raw for lv in resolve(name)})
     policies = []

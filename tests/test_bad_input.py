@@ -117,5 +117,5 @@ def test_bad_input_one_sentence_exit_2(workdir, name, make, command):
     lines = [x for x in r.output.splitlines() if x.strip()]
     assert len(lines) == 1, r.output
     assert re.search(pattern, lines[0]), lines[0]
-    assert lines[0].startswith("error: ") and lines[0].endswith(".")
+    assert lines[0].startswith("error: ") and lines[0].endswith((".", "?")) and not lines[0].endswith("?.")
     assert not (workdir / "results").exists() or not any((workdir / "results").rglob("*.csv"))

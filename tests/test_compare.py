@@ -116,7 +116,7 @@ def test_same_inputs_nothing_to_attribute(toy):
 def test_compare_refuses_what_is_not_a_run(toy):
     run(5)
     r = CliRunner().invoke(main, ["compare", "results/toy/run-001", "results/toy/nothing"])
-    assert r.exit_code == 2 and r.output.count("\n") == 1 and "run.json" in r.output
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "a run folder" in r.output
 
 
 def test_runs_without_inputs_snapshot_compare_without_attribution(toy):

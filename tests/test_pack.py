@@ -251,10 +251,9 @@ def _tamper(folder, dest):
     for p in man["labels"]["policies"]:
         if p["name"] == "larger_reserve":
             p["zh"] = "=HYPERLINK(\"http://x\",\"点\")<script>alert(1)</script>"
-            p["en"] = "@SUM(A1:A9) $x^2$"
+            p["en"] = "@SUM(A1:A9) <img src=x onerror=alert(2)>"
     man["labels"]["scenario"]["zh"] = "+cmd|' /C calc'!A0"
-    man["labels"]["units"]["cixi"]["zh"] = "-2+3\x07慈溪"
-    man["seed"] = "<img src=x onerror=alert(2)>"
+    man["labels"]["units"]["cixi"]["zh"] = "-2+3 慈溪"
     man["package_version"] = "</p><script>alert(3)</script>"
     (dest / "run.json").write_text(json.dumps(man, ensure_ascii=False), encoding="utf-8")
     src = pd.read_csv(dest / "sources.csv")
@@ -279,6 +278,15 @@ def test_values_from_files_are_escaped_and_never_formulas(pack, tmp_path, lang):
     assert formulas == []
     texts = [c.value for ws in wb.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
     assert "=1+2" in texts   # kept as text, shown as written
+
+
+def test_a_tampered_manifest_of_the_wrong_type_is_refused(pack, tmp_path):
+    dest = _tamper(pack["folder"], tmp_path / "tampered")
+    man = json.loads((dest / "run.json").read_text(encoding="utf-8"))
+    man["seed"] = "<img src=x onerror=alert(2)>"
+    (dest / "run.json").write_text(json.dumps(man, ensure_ascii=False), encoding="utf-8")
+    r = CliRunner().invoke(main, ["report", str(dest), "--lang", "en"])
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1 and "seed: expected an integer" in r.output
 
 
 def test_same_seed_same_bytes_for_every_file(tmp_path):
