@@ -163,66 +163,34 @@ def backtest(scenario, until, leave, paths, seed, out, lang):
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--target", "target", required=True, help="INDICATOR@YEAR, e.g. hte_valid@2026.")
+@click.option("--target", "target", default=None,
+              help="INDICATOR@YEAR, e.g. hte_valid@2026 (default: the main unit's headline target in its latest year).")
 @click.option("--unit", default=None, help="Unit (default: the scenario's main unit).")
 @click.option("--prob", type=click.FloatRange(0.01, 0.99), default=0.8, show_default=True)
 @click.option("--budget", type=click.FloatRange(0, None), default=None, help="Budget to the target year, 10k yuan.")
 @click.option("--base", "base_name", default="baseline", show_default=True, help="Scenario the plan starts from.")
 @click.option("--value", type=click.FloatRange(0, None), default=None, help="Target value (default: the ledger's target).")
-@click.option("--paths", type=click.IntRange(200, 200_000), default=2000, show_default=True, help="Paths inside the search.")
+@click.option("--all-levels", is_flag=True, help="Vary the city's and the province's levers too (default: the district's own).")
+@click.option("--allow-cuts", is_flag=True, help="Let levers go below the base scenario's settings (default: only add).")
+@click.option("--paths", type=click.IntRange(200, 200_000), default=1000, show_default=True, help="Paths inside the search.")
+@click.option("--certify", "n_certify", type=click.IntRange(200, 2_000_000), default=None,
+              help="Paths that certify each mix (default: the file's run.paths).")
 @click.option("--seed", type=click.IntRange(0, None), default=None)
 @click.option("--out", type=click.Path(file_okay=False), default="results", show_default=True)
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, out, lang):
+def goal(scenario, target, unit, prob, budget, base_name, value, all_levels, allow_cuts, paths, n_certify, seed, out,
+         lang):
     """What it would take to reach a target with a stated probability, and the cheapest way."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from . import figures as fg
-    from .calibrate import cached_fit
-    from .errors import InputError, did_you_mean
-    from .goals import Goal, seek, sentence
-    from .report import new_folder
-    from .scenario import load_scenario
+    from .goals import answer
     try:
-        sc = load_scenario(scenario)
-        if "@" not in target:
-            raise InputError(scenario, "--target", "INDICATOR@YEAR such as hte_valid@2026", repr(target))
-        ind, year = target.split("@", 1)
-        if ind not in sc.structure.indicators:
-            raise InputError(scenario, "--target", "an indicator of the structure", repr(ind),
-                             did_you_mean(ind, sc.structure.indicators))
-        if not year.isdigit():
-            raise InputError(scenario, "--target", "INDICATOR@YEAR with a year such as 2026", repr(target))
-        year, unit = int(year), unit or sc.unit
-        if unit not in sc.report_units:
-            raise InputError(scenario, "--unit", "the main unit or one of its sub-units", repr(unit),
-                             did_you_mean(unit, sc.report_units))
-        if value is None:
-            found = [t for t in sc.targets if (t.unit, t.indicator, t.year) == (unit, ind, year)]
-            if not found:
-                raise InputError(scenario, "--target", f"a target of {unit} in the ledger (or --value)",
-                                 f"none for {ind} in {year}")
-            value = found[0].value
-        g = Goal(unit, ind, year, float(value), prob)
-        cal, key, reused = cached_fit(sc)
-        rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
-        for r in rows:
-            r["sentence"] = sentence(r, g, sc, lang)
-        gdf, fdf = pd.DataFrame(rows), pd.DataFrame(frontier)
-        with new_folder(Path(out) / Path(scenario).stem, "goal") as f:
-            d = f["path"]
-            gdf.to_csv(d / "goal.csv", index=False, float_format="%.4f", lineterminator="\n")
-            fdf.to_csv(d / "frontier.csv", index=False, float_format="%.4f", lineterminator="\n")
-            if len(fdf):
-                for lg in ("zh", "en"):
-                    fg.save(fg.frontier_chart(fdf, gdf, g, sc, lg), str(d / f"frontier_{lg}"), svg=True)
+        folder, sentences = answer(scenario, target, unit, prob, value, base_name=base_name, budget=budget,
+                                   all_levels=all_levels, allow_cuts=allow_cuts, n_paths=paths, n_certify=n_certify,
+                                   seed=seed, out=out, lang=lang)
     except SimError as exc:
         _fail(exc)
-    for s in gdf.sentence:
+    for s in sentences:
         click.echo(s)
-    click.echo(f"wrote {f['path']}")
+    click.echo(f"wrote {folder}")
 
 
 @main.command()
