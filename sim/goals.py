@@ -39,9 +39,10 @@ prob is searched again with a larger margin. (4) The frontier is the upper envel
 certified mix (the smooth frontier's points, the plan, the baseline, the top corner, each
 lever alone): monotone by construction, and no mix the tool evaluates lies above it.
 
-Exact evaluation sums the sub-units of a main-unit target: they share their rates, and sums
-of binomial and Poisson moves with common rates are binomial and Poisson moves of the sum;
-a quota (a minimum yearly intake) then applies to the unit as a whole, as the plans state it.
+Exact evaluation sums the sub-units of a main-unit target (for a sub-unit's target: the other
+sub-units): they share their rates, and sums of binomial and Poisson moves with common rates
+are binomial and Poisson moves of the sum; a quota (a minimum yearly intake) then applies to
+the unit as a whole, as the plans state it.
 Monte Carlo error: P's binomial standard error over the certification paths; the cost's
 standard error over paths; the cost a target takes is given as the range of certified
 frontier costs whose probability interval contains prob.
@@ -223,10 +224,16 @@ class Evaluator:
         if not self.years:
             raise InputError(sc.path, "--target", f"a year after the last actual year {cal.T}", str(goal.year))
         p = draw_paths(sc, cal, n_paths, seed, sc.levers)
-        if goal.unit == sc.unit and p.x_T.shape[1] > 1:
+        self.u = 0
+        if goal.unit == sc.unit:                      # the unit as a whole
             p = dataclasses.replace(p, x_T=p.x_T.sum(axis=1, keepdims=True), f_T=p.f_T.sum(axis=1, keepdims=True))
+        else:                                         # the sub-unit, and the rest of the unit
+            k = sc.parts.index(goal.unit)
+
+            def two(a):
+                return np.stack([a[:, k], a.sum(axis=1) - a[:, k]], axis=1)
+            p = dataclasses.replace(p, x_T=two(p.x_T), f_T=two(p.f_T))
         self.paths = p
-        self.u = 0 if goal.unit == sc.unit else sc.parts.index(goal.unit)
         self.w = sc.structure.indicator_weights(goal.indicator)
         self.n = n_paths
         self._smooth = None
