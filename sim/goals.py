@@ -19,25 +19,29 @@ recursion C' = G C G' + Q (``Compiled.system_batch``/``noise_batch``) at the bas
 
     P_smooth(x) = mean_p Phi((m_p(x) - target + 1/2) / sigma_p)
 
-(the conditional probability integrated exactly, with a continuity correction), which is
-smooth and never flat where P is near 0 or 1 in the way a sample indicator is. The search
-works on the level L_q(x) that the indicator reaches with probability q
-(mean_p Phi((m_p - L + 1/2) / sigma_p) = q): P_smooth(x) >= q exactly when L_q(x) >= target,
-and L_q keeps moving where P is flat.
+(the normal approximation of the path's conditional probability, with a continuity
+correction, averaged over the paths: a Rao-Blackwellised estimate, smooth in x and never flat
+in the way a sample indicator is). The search works on the level L_q(x) that the indicator
+reaches with probability q (mean_p Phi((m_p - L + 1/2) / sigma_p) = q): P_smooth(x) >= q
+exactly when L_q(x) >= target, and L_q keeps moving where P is near 0 or 1.
 
 The global search (on a lattice: each lever's range in ``COARSE`` levels, then refined to
 the grain). (1) Greedy marginal analysis from the lowest corner: at each step every lever
 may jump one or two levels up; the jump with the largest gain in L_q per unit of cost is
 taken (q = the current P, so each step buys the most probability per 10k yuan), up to the
-top corner: the smooth frontier. (2) The cheapest mix for P >= prob (+ a margin):
-multi-start (the greedy path's first feasible point, the base settings and random lattice
-points), each made feasible greedily, then improved by local moves (lower one lever; lower
-one and raise another) until no move saves money, then refined to the grain. (3) Every
-candidate is *certified* by the exact integer simulator (``project.run_policy``) on fresh
-random numbers (another seed); a plan whose certified lower bound p - 1.96 se falls below
-prob is searched again with a larger margin. (4) The frontier is the upper envelope of every
-certified mix (the smooth frontier's points, the plan, the baseline, the top corner, each
-lever alone): monotone by construction, and no mix the tool evaluates lies above it.
+top corner: the smooth frontier, filled in between its steps on the grain. (2) Candidates
+for the cheapest mix with P_smooth >= need: the frontier's first point that meets need, and
+a multi-start (the lowest corner, the base settings, random lattice points), each climbed
+greedily until it meets need; each then lowered lever by lever to the grain (bisection).
+The search paths are a sample: a certified probability is mapped to their scale by the
+logit offset between the two on the mixes certified so far, and a sweep of requirements
+around prob + 1.96 se gives the candidates. (3) Every candidate is *certified* by the exact
+integer simulator (``project.run_policy``) on fresh random numbers (another seed); the plan
+is the cheapest certified mix whose interval lies above prob (p - 1.96 se >= prob), lowered
+lever by lever on the grain while it stays so; each lever alone is found the same way.
+(4) The frontier is the upper envelope of every certified mix (the smooth frontier's points,
+the candidates, the plan, the baseline, the top corner, each lever alone): monotone by
+construction, and no mix the tool evaluates lies above it.
 
 Exact evaluation sums the sub-units of a main-unit target (for a sub-unit's target: the other
 sub-units): they share their rates, and sums of binomial and Poisson moves with common rates
@@ -683,7 +687,7 @@ def seek(sc, cal, goal: Goal, base_name: str = "baseline", budget: float | None 
         rows.append(ceiling)
         return rows, _frontier(certified, sp, b)
 
-    rows += [dict(r, name=r["id"]) for r in required_rates(ev, prob)]
+    rows += required_rates(ev, prob)
     for i, x in levers_alone(cert, prob):
         name = sp.names[sp.varied[i]]
         if x is None:
