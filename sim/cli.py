@@ -414,75 +414,36 @@ def backtest(scenario, until, leave, paths, seed, out, lang):
 
 @main.command()
 @click.argument("scenario")
-@click.option("--target", "target", required=True, help="INDICATOR@YEAR, e.g. hte_valid@2026.")
+@click.option("--target", "target", default=None,
+              help="INDICATOR@YEAR, e.g. hte_valid@2026 (default: the main unit's headline target in its latest year).")
 @click.option("--unit", default=None, help="Unit (default: the scenario's main unit).")
 @click.option("--prob", type=Number(0.01, 0.99), default=0.8, show_default=True)
 @click.option("--budget", type=Number(0, None), default=None, help="Budget to the target year, 10k yuan.")
 @click.option("--base", "base_name", default="baseline", show_default=True, help="Scenario the plan starts from.")
 @click.option("--value", type=Number(0, None), default=None, help="Target value (default: the ledger's target).")
-@click.option("--paths", type=Number(200, 200_000, integer=True), default=2000, show_default=True,
+@click.option("--all-levels", is_flag=True, help="Vary the city's and the province's levers too (default: the district's own).")
+@click.option("--allow-cuts", is_flag=True, help="Let levers go below the base scenario's settings (default: only add).")
+@click.option("--paths", type=Number(200, 200_000, integer=True), default=1000, show_default=True,
               help="Paths inside the search.")
+@click.option("--certify", "n_certify", type=Number(200, 2_000_000, integer=True), default=None,
+              help="Paths that certify each mix (default: the file's run.paths).")
 @click.option("--seed", type=SEED, default=None)
 @click.option("--out", default="results", show_default=True)
 @click.option("--lang", type=LANG, default="zh", show_default=True)
-def goal(scenario, target, unit, prob, budget, base_name, value, paths, seed, out, lang):
+def goal(scenario, target, unit, prob, budget, base_name, value, all_levels, allow_cuts, paths, n_certify, seed, out,
+         lang):
     """What it would take to reach a target with a stated probability, and the cheapest way."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from . import figures as fg
-    from .calibrate import cached_fit
-    from .goals import Goal, seek, sentence as goal_sentence
+    from .goals import answer
     from .progress import stage
-    from .report import new_folder, write_csv
     from .text import tr
-    sc = _prepare(scenario, out, paths, what="goal")
-    ind, at, year_text = target.strip().partition("@")
-    if not at:
-        raise InputError(scenario, "--target", "INDICATOR@YEAR such as hte_valid@2026", _quote(target))
-    if ind not in sc.structure.indicators:
-        raise InputError(scenario, "--target", "an indicator of the structure", _quote(ind),
-                         did_you_mean(ind, sc.structure.indicators))
-    if not re.fullmatch(r"[0-9]{4}", year_text, re.ASCII):
-        raise InputError(scenario, "--target", "INDICATOR@YEAR with a four-digit year such as 2026", _quote(target))
-    year = int(year_text)
-    start = sc.starts[sc.unit].year
-    if not start < year <= sc.horizon:
-        raise InputError(scenario, "--target", f"a year after the start year {start} and up to the horizon {sc.horizon}",
-                         str(year))
-    unit = unit or sc.unit
-    if unit not in sc.report_units:
-        raise InputError(scenario, "--unit", "the main unit or one of its sub-units", _quote(unit),
-                         did_you_mean(unit, sc.report_units))
-    if base_name not in [p.name for p in sc.policies]:
-        raise InputError(scenario, "--base", "the name of a scenario in the file", _quote(base_name),
-                         did_you_mean(base_name, [p.name for p in sc.policies]))
-    if value is None:
-        found = [t for t in sc.targets if (t.unit, t.indicator, t.year) == (unit, ind, year)]
-        if not found:
-            raise InputError(scenario, "--target", f"a target of {unit} in the ledger (or --value)",
-                             f"none for {ind} in {year}")
-        value = found[0].value
-    g = Goal(unit, ind, year, float(value), prob)
-    with stage(tr("stage_fit", lang)):
-        cal, key, reused = cached_fit(sc, notify=_fit_note)
+    _prepare(scenario, out, max(paths, n_certify or 0), what="goal")
     with stage(tr("stage_goal", lang)):
-        rows, frontier = seek(sc, cal, g, base_name, budget, n_paths=paths, seed=seed)
-    for r in rows:   # both languages, so that either report shows the answers in its own
-        r["sentence"] = goal_sentence(r, g, sc, lang)
-        r["sentence_zh"], r["sentence_en"] = goal_sentence(r, g, sc, "zh"), goal_sentence(r, g, sc, "en")
-    gdf, fdf = pd.DataFrame(rows), pd.DataFrame(frontier)
-    with new_folder(Path(out) / Path(scenario).stem, "goal") as f:
-        d = f["path"]
-        write_csv(gdf, d / "goal.csv", "%.4f")
-        write_csv(fdf, d / "frontier.csv", "%.4f")
-        if len(fdf):
-            for lg in ("zh", "en"):
-                fg.save(fg.frontier_chart(fdf, gdf, g, sc, lg), str(d / f"frontier_{lg}"), svg=True)
-    for s in gdf.sentence:
+        folder, sentences = answer(scenario, target, unit, prob, value, base_name=base_name, budget=budget,
+                                   all_levels=all_levels, allow_cuts=allow_cuts, n_paths=paths, n_certify=n_certify,
+                                   seed=seed, out=out, lang=lang)
+    for s in sentences:
         click.echo(s)
-    click.echo(f"wrote {f['path']}")
+    click.echo(f"wrote {folder}")
 
 
 @main.command()

@@ -838,32 +838,52 @@ def backtest_chart(scores, res, history, unit_labels: dict, ind_labels: dict, la
     return axes
 
 
-def frontier_chart(frontier, goal_rows, goal, sc, lang: str = "zh"):
-    """The cost-probability frontier (certified), with the baseline and the certified plan."""
+def frontier_chart(frontier, goal_rows, goal, sc, lang: str = "zh", all_levels: bool = False, ax=None):
+    """The certified cost-probability frontier of ``sim goal``: every certified mix (grey), the
+    frontier (the best P at each cost or less: a step line through its mixes, with their 95%
+    Monte Carlo intervals), the baseline, every lever at its ceiling and the cheapest plan.
+    Costs are what the district pays (every payer's with ``all_levels``), total to the target
+    year, 10k yuan. Returns the axes."""
     setup(lang)
-    ax = _new_ax(None)
-    fr = frontier.sort_values("budget_10k_yuan")
-    ax.fill_between(fr.cost_10k_yuan, 100 * fr.p_lo.clip(0, 1), 100 * fr.p_hi.clip(0, 1), color=COLORS[0], alpha=0.2,
-                    lw=0)
-    ax.plot(fr.cost_10k_yuan, 100 * fr.p_certified, "o-", color=COLORS[0], lw=2,
-            label=t("fig_goal_frontier", lang))
-    base = goal_rows[goal_rows.kind == "baseline"].iloc[0]
-    ax.plot([base.cost_10k_yuan], [100 * base.p_certified], "s", color="black", ms=11,
-            label=t("fig_goal_base", lang))
-    plan = goal_rows[(goal_rows.kind == "mix") & (goal_rows.reachable == True)]  # noqa: E712
-    if len(plan):
-        ax.plot([plan.cost_10k_yuan.iloc[0]], [100 * plan.p_certified.iloc[0]], "*", color=TARGET, ms=20,
-                label=t("fig_goal_plan", lang))
-    ax.axhline(100 * goal.prob, color="grey", ls=":", lw=1.5)
-    ax.annotate(tr("fig_goal_prob", lang, p=f"{100 * goal.prob:.0f}%"), (0.01, 100 * goal.prob), xycoords=("axes fraction", "data"),
-                textcoords="offset points", xytext=(0, 4), fontsize=14, color="#555555")
+    zh = lang == "zh"
+    ax = _new_ax(ax)
+    fr = frontier.sort_values(["cost_10k_yuan", "p_certified"], ascending=[True, False])
+    on = fr[fr.on_frontier.astype(bool)]
+    off = fr[~fr.on_frontier.astype(bool)]
+    if len(off):
+        ax.plot(off.cost_10k_yuan, off.p_certified, "o", color=COLORS[6], ms=5, alpha=0.6,
+                label="其他已核验组合" if zh else "other certified mixes")
+    ax.errorbar(on.cost_10k_yuan, on.p_certified, yerr=[on.p_certified - on.p_lo.clip(0, 1), on.p_hi.clip(0, 1) - on.p_certified],
+                fmt="none", ecolor=COLORS[0], alpha=0.5, lw=1.2, capsize=3)
+    xs = list(on.cost_10k_yuan) + [fr.cost_10k_yuan.max()]
+    ys = list(on.p_certified) + [on.p_certified.iloc[-1]]
+    ax.step(xs, ys, where="post", color=COLORS[0], lw=2)
+    ax.plot(on.cost_10k_yuan, on.p_certified, "o", color=COLORS[0], ms=6,
+            label="成本—概率前沿（核验）" if zh else "frontier (certified)")
+    marks = (("baseline", "s", "black", 11, "现行方案", "baseline"),
+             ("ceiling", "^", COLORS[4], 11, "全部政策用到上限", "every lever at its ceiling"),
+             ("mix", "*", "#d62728", 18, "最省钱的达标组合", "cheapest plan"))
+    for kind, mk, col, ms, lz, le in marks:
+        sel = goal_rows[goal_rows.kind == kind]
+        if kind == "mix":
+            sel = sel[(sel.reachable == True) & sel.get("p_certified", sel.kind).notna()]  # noqa: E712
+            if len(sel) and sel.id.iloc[0] != "cheapest mix":
+                continue
+        if len(sel) and "p_certified" in sel and np.isfinite(float(sel.p_certified.iloc[0])):
+            ax.plot([sel.cost_10k_yuan.iloc[0]], [sel.p_certified.iloc[0]], mk, color=col, ms=ms, label=lz if zh else le,
+                    zorder=5)
+    ax.axhline(goal.prob, color="grey", ls=":", lw=1)
+    ax.annotate(f"{goal.prob:.0%}", (0, goal.prob), xycoords=("axes fraction", "data"), xytext=(4, 3),
+                textcoords="offset points", color="grey", fontsize=14)
     ind = sc.structure.indicators[goal.indicator]
-    ax.set_xlabel(tr("fig_cost_total", lang, year=goal.year))
+    who = ("各级财政" if all_levels else "本区财政") if zh else ("every payer" if all_levels else "the district")
+    ax.set_xlabel((f"{who}支出（万元），至{goal.year}年累计" if zh else f"Cost to {who} (10k yuan), total to {goal.year}"))
     ax.set_ylabel(t("p_met", lang))
-    ax.set_ylim(-2, 102)
-    ax.xaxis.set_major_formatter(_thousands())
-    ax.set_title(tr("fig_goal_title", lang, unit=sc.unit_label(goal.unit, lang), year=goal.year,
-                    ind=ind.zh if lang == "zh" else ind.en, target=num(goal.target)))
+    ax.set_ylim(-0.02, 1.02)
+    from matplotlib.ticker import StrMethodFormatter
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.set_title((f"{sc.unit_label(goal.unit, lang)}{goal.year}年{ind.zh}≥{goal.target:,.0f}：成本与概率" if zh
+                  else f"{sc.unit_label(goal.unit, lang)}: {ind.en} >= {goal.target:,.0f} in {goal.year}"))
     ax.grid(alpha=0.3)
     ax.legend(frameon=False, loc="lower right")
     return ax

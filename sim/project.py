@@ -131,8 +131,9 @@ def lever_costs(sc: Scenario, policy: Policy, states, flows, years_all: list[int
             if not lv.active(year):
                 continue
             amount = policy.amount(name) if (y > 0 and year >= policy.from_year) else lv.calibrated_at
-            if lv.pays_on == "fixed":
-                events = np.full(states.shape[1], lv.fixed_count)
+            fixed = lv.events_per_year(amount)   # a fixed count, or the setting itself ("setting")
+            if fixed is not None:
+                events = np.full(states.shape[1], fixed)
             elif lv.pays_on.startswith("flow:"):
                 cols = [sc.structure.flow(f) for f in lv.pays_on[5:].split("+")]
                 events = flows[y][..., cols].sum(axis=(-1, -2))

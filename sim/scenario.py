@@ -25,6 +25,7 @@ from .starts import Hier, PlanBase, Regional, UnitStart, last_fit_year
 from .structure import Structure, load_structure
 from .tomlio import Table, read_bytes, read_toml
 
+CONTROL = ("district", "city", "province")   # who holds a lever
 DATA_KEYS = ("ledger", "units", "structure", "priors", "starts", "levers")
 DATA_DEFAULTS = {k: f"../calibration/{k}.{'csv' if k in ('ledger', 'units') else 'toml'}" for k in DATA_KEYS}
 STARTS_RESERVED = ("hierarchy", "shares", "regional")
@@ -193,6 +194,7 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
     rates, noise, pooling, evidence = _load_rates(*files["priors"], structure)
     starts_raw = read_toml(*files["starts"])
     levers = _load_levers(read_toml(*files["levers"]), files["levers"][1], structure)
+    _check_districts(levers, files["levers"][1], units)
 
     for i, u in enumerate(pool_with):
         if u == unit:
@@ -235,7 +237,9 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
     # levers defined in the scenario file itself add to (or replace) the library
     lt = t.table("levers", default=None)
     if lt is not None:
-        levers = {**levers, **_load_levers(lt.data, shown, structure, prefix="levers.")}
+        own = _load_levers(lt.data, shown, structure, prefix="levers.")
+        _check_districts(own, shown, units, prefix="levers.")
+        levers = {**levers, **own}
         lt._seen.update(lt.keys())
     first_proj = last_fit_year(starts[unit].spec, rows, structure.indicators) + 1
     if horizon < first_proj - 1:   # a horizon at the last actual year projects nothing and reports met / missed
@@ -519,7 +523,7 @@ def _load_unit_start(t: Table, unit: str, structure: Structure, hier, default_sh
 
 def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "") -> dict[str, Lever]:
     rates = structure.prob_params + structure.rate_params
-    pays = ["fixed"] + [f"flow:{f}" for f in structure.flows] + [f"state:{s}" for s in structure.tiers]
+    pays = ["fixed", "setting"] + [f"flow:{f}" for f in structure.flows] + [f"state:{s}" for s in structure.tiers]
     out = {}
     for name, raw in data.items():
         check_id(name, shown, f"{prefix}{name}", "lever")
@@ -540,8 +544,15 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
         pays_on = t.string("pays_on")
         bad = [x for x in pays_on[5:].split("+")] if pays_on.startswith("flow:") else []
         if (pays_on not in pays and not bad) or any(f not in structure.flows for f in bad):
-            raise InputError(shown, f"{prefix}{name}.pays_on", "fixed, state:TIER or flow:NAME (flows joined by +)",
+            raise InputError(shown, f"{prefix}{name}.pays_on", "fixed, setting, state:TIER or flow:NAME (flows joined by +)",
                              repr(pays_on), did_you_mean(pays_on, pays))
+        if pays_on == "setting" and amount == "money":
+            raise InputError(shown, f"{prefix}{name}.pays_on", "a count or intensity lever for 'setting' (a money "
+                             "lever pays its amount per event)", repr(pays_on))
+        controlled_by = t.string("controlled_by", choices=CONTROL)
+        district = t.string("district") if controlled_by == "district" else t.string("district", default="")
+        capacity = t.pair("capacity", default=None, lo=bounds[0], hi=bounds[1])
+        source_file = t.string("source_file")
         lever = Lever(
             name=name, zh=t.string("zh"), en=t.string("en"), acts_on=acts, kind=kind, amount=amount,
             calibrated_at=cal, bounds=bounds, scale=scale, strength=strength,
@@ -549,15 +560,41 @@ def _load_levers(data: dict, shown: str, structure: Structure, prefix: str = "")
             pays_on=pays_on, fixed_count=t.number("fixed_count", default=0.0, lo=0.0, hi=1e7),
             cost_per_event=t.number("cost_per_event", default=0.0 if amount == "money" else ..., lo=0.0, hi=1e9),
             cost_factor=t.number("cost_factor", default=1.0, lo=0.0, hi=1e3), cost_note=t.string("cost_note", default=""),
-            source_file=t.string("source_file"), passage=t.string("passage"),
+            source_file=source_file, passage=t.string("passage"),
             start=t.number("start", default=None, integer=True, lo=1990, hi=2100),
-            end=t.number("end", default=None, integer=True, lo=1990, hi=2100))
+            end=t.number("end", default=None, integer=True, lo=1990, hi=2100),
+            controlled_by=controlled_by, district=district, control_passage=t.string("control_passage"),
+            control_source=t.string("control_source", default=source_file),
+            capacity=capacity, capacity_note=t.string("capacity_note", default="" if capacity is None else ...),
+            capacity_basis=_capacity_basis(t, capacity),
+            cost_basis=t.string("cost_basis", choices=("seed", "assumption")))
+        if lever.is_free and capacity is None:
+            raise InputError(shown, f"{prefix}{name}.capacity", "a capacity [floor, ceiling] with a capacity_note for a "
+                             "lever that costs nothing (no free lunch), or a cost_per_event", "neither")
         t.close()
         if lever.start is not None and lever.end is not None and lever.start > lever.end:
             raise InputError(shown, f"{prefix}{name}.end", f"a year >= start ({lever.start})", str(lever.end),
                              "swap start and end")
         out[name] = lever
     return out
+
+
+def _capacity_basis(t: Table, capacity) -> tuple[str, str]:
+    """[floor, ceiling] of a declared capacity, each 'seed' or 'assumption' (required with a capacity)."""
+    if capacity is None:
+        t.get("capacity_basis", list, default=None)
+        return ("assumption", "assumption")
+    basis = t.strings("capacity_basis", choices=("seed", "assumption"))
+    if len(basis) != 2:
+        raise InputError(t.file, t._key("capacity_basis"), "[floor, ceiling], each 'seed' or 'assumption'", repr(basis))
+    return tuple(basis)
+
+
+def _check_districts(levers: dict[str, Lever], shown: str, units, prefix: str = "") -> None:
+    for name, lv in levers.items():
+        if lv.district and lv.district not in units:
+            raise InputError(shown, f"{prefix}{name}.district", "a unit id from units.csv", repr(lv.district),
+                             did_you_mean(lv.district, units))
 
 
 def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: int, horizon: int) -> tuple[Policy, ...]:
@@ -613,13 +650,20 @@ def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: i
     return tuple(policies)
 
 
+def _unmodelled(r: Row) -> str:
+    """Why a target is not scored: its indicator is not in the structure, and the ledger's
+    definition says why after "not modelled:" (calibration/ledger.csv)."""
+    why = r.definition.split("not modelled:", 1)[1].strip() if "not modelled:" in r.definition else ""
+    return "indicator not modelled" + (f": {why}" if why else "")
+
+
 def _targets(t: Table, shown, rows, units, structure, start_year, horizon):
     targets, skipped = [], []
     for r in rows:
         if r.unit not in units or not r.is_target:
             continue
         if r.indicator not in structure.indicators:
-            skipped.append((r, "indicator not modelled"))
+            skipped.append((r, _unmodelled(r)))
         elif r.year <= start_year:
             skipped.append((r, f"at or before the start year {start_year}"))
         elif r.year > horizon:

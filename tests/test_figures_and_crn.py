@@ -229,9 +229,9 @@ def test_costs_are_amount_times_events(yuyao_results):
     r = yuyao_results
     sc = r.scenario
     s = r.sim("hte_reward_up")
-    lv = sc.levers["ningbo_new_hte_reward"]
+    lv = sc.levers["yuyao_hte_cert_reward"]   # Yuyao's own top-up: 0 in force, 20 in this scenario
     new_cert = s.flows[..., sc.structure.flow("new_cert")].sum(axis=-1)
     for y, year in enumerate(r.years):
-        amount = 40 if year >= s.policy.from_year and y > 0 else lv.calibrated_at
-        assert np.allclose(s.costs["ningbo_new_hte_reward"][y], amount * lv.cost_factor * new_cert[y])
+        amount = 20 if year >= s.policy.from_year and y > 0 else lv.calibrated_at
+        assert np.allclose(s.costs["yuyao_hte_cert_reward"][y], amount * lv.cost_factor * new_cert[y])
     assert all((c >= 0).all() for c in s.costs.values())

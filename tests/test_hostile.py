@@ -119,7 +119,7 @@ case("units file with only its header", "traceback", ["check", Y],
      r"units\.csv: expected at least one unit, got only the header",
      lambda d: (d / "calibration/units.csv").write_text("unit,parent,zh,en\n", encoding="utf-8"))
 case("no target to score", "traceback", ["run", Y] + RUN,
-     r"yuyao\.toml: targets: expected at least one target of yuyao .* got none \(3 skipped: indicator not modelled\)",
+     r"yuyao\.toml: targets: expected at least one target of yuyao .* got none \(\d+ skipped: indicator not modelled",
      lambda d: [edit(d, "calibration/ledger.csv", f"yuyao,{i},2025,", f"yuyao,{i}_x,2025,")
                 for i in ("hte_valid", "hte_new", "tech_sme_new")])
 case("NaN in a prior pair", "traceback", ["run", Y] + RUN,
@@ -239,7 +239,7 @@ case("2,000,000 paths that cannot fit in memory", "accepted", ["run", J, "--path
      r"needing about [\d.,]+ GB; use --paths [\d,]+ or fewer")
 case("duplicated ledger actual", "accepted", ["run", Y] + RUN,
      r"ledger\.csv: yuyao hte_valid 2024: expected one actual per unit, indicator and year.* got the same actual twice "
-     r"\(line 64 and line 147\); delete one of them",
+     r"\(line 64 and line \d+\); delete one of them",
      lambda d: append(d, "calibration/ledger.csv", line_of(d, "calibration/ledger.csv", "yuyao,hte_valid,2024") + "\n"))
 case("same actual from a second source", "accepted", ["check", Y],
      r"ledger\.csv: yuyao hte_new 2024: expected one actual per unit, indicator and year .* got the same actual twice",
@@ -303,7 +303,6 @@ case("no scenario", "usage", ["run"], r"sim run: SCENARIO: expected a scenario f
 case("a missing scenario file", "usage", ["check", "scenarios/nope.toml"],
      r"scenarios/nope\.toml: expected an existing file, got no such file")
 case("an extra argument", "usage", ["check", Y, Y], r"sim check: arguments: expected only the ones in 'sim check --help', got an extra")
-case("goal without --target", "usage", ["goal", Y], r"sim goal: --target: expected a value, got nothing")
 case("backtest --until 1800", "usage", ["backtest", Y, "--until", "1800"],
      r"sim backtest: --until: expected an integer from 1,990 to 2,100, got '1800'")
 case("goal --paths 50", "usage", ["goal", Y, "--target", "hte_valid@2025", "--paths", "50"],
