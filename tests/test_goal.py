@@ -91,11 +91,11 @@ def test_an_unreachable_target_says_so_in_one_sentence(tmp_path):
 @pytest.mark.parametrize("args, msg", [
     (["--target", "hte_vald@2026"], "did you mean 'hte_valid'?"),
     (["--target", "hte_valid"], "expected INDICATOR@YEAR"),
-    (["--target", "hte_valid@20x6"], "with a year such as 2026"),
-    (["--target", "hte_valid@2031"], "up to the scenario's horizon 2026"),
+    (["--target", "hte_valid@20x6"], "with a four-digit year such as 2026"),
+    (["--target", "hte_valid@2031"], "after the start year 2024 and up to the horizon 2026"),
     (["--target", "hte_new@2026"], "a target of toy in the ledger (or --value)"),
     (["--unit", "toyy"], "did you mean 'toy'?"),
-    (["--target", "hte_valid@2024", "--value", "100"], "expected a year after the last actual year 2024"),
+    (["--target", "hte_valid@2024", "--value", "100"], "expected a year after the start year 2024"),
     (["--base", "basline"], "did you mean 'baseline'?"),
 ])
 def test_bad_goal_questions_get_one_sentence(tmp_path, args, msg):
