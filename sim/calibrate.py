@@ -209,6 +209,15 @@ class Model:
         self._obs_cache = {}
         self._sys = structure_arrays(self.c)
         self._sys_full = structure_arrays(self.full_c)
+        # variance of each rate's year-to-year shock on its link scale (priors file [year_noise])
+        yn = sc.year_noise
+        q_idx, n_moves = self._sys[0], self._sys[1]
+        names = st.prob_params + st.rate_params
+        self._yn_move = np.zeros(q_idx.shape)
+        for o in range(q_idx.shape[0]):
+            for k in range(n_moves[o]):
+                self._yn_move[o, k] = yn.get(names[q_idx[o, k]], 0.0) ** 2
+        self._yn_in = np.array([yn.get(j.param, 0.0) ** 2 for j in st.inflows])
 
     # ---- pieces of a unit's model ---------------------------------------------------------
     def start_vector(self, nat: np.ndarray, unit: str) -> np.ndarray:
@@ -269,7 +278,8 @@ class Model:
         yr, H, val, r, scaled, ge, part, items = self._obs_arrays(unit, c.keep)
         n_years = self.T[unit] - self.specs[unit].year + 1
         ll, m, P, pred = filter_batch(x0, G, pis, D, tier, r_in, V, size_rows, noise2, shares, n_years,
-                                      yr, H, val, r, scaled, ge, part, full or record is not None)
+                                      yr, H, val, r, scaled, ge, part, full or record is not None,
+                                      n_moves, self._yn_move, self._yn_in)
         if record is not None:   # one-step-ahead prediction of each published value
             for k, ob in enumerate(items):
                 record.append((ob.label or unit, ob.name, ob.year, ob.value, pred[:, k, 0], pred[:, k, 1], ob.bound))
@@ -451,6 +461,7 @@ def fit(sc: Scenario, draws: int = N_DRAWS, seed: int | None = None, rows=None, 
                      + (" and its plan base" if full.specs[sc.unit].plan_base else "")
                      + f", its rates are borrowed from {', '.join(donors) or 'the priors'}")
     names_d, der = full.derived(X)
+    der = der.astype(np.float32).astype(np.float64)   # as the cache stores it
     prior_x = space.mean + space.sd * np.random.default_rng(np.random.SeedSequence([seed, 5])).standard_normal(
         (4000, len(space)))
     _, der_prior = full.derived(prior_x)
@@ -480,6 +491,7 @@ def fit_key(sc: Scenario, **settings) -> str:
         "rates": [repr(p) for p in sc.rates.params],
         "noise": repr(sc.noise),
         "pooling": repr(sc.pooling),
+        "year_noise": repr(sorted(sc.year_noise.items())),
         "hierarchy": repr(sorted(sc.hierarchy.items())) + repr(sc.ratio_params) + repr(sc.regional),
         "starts": {u: repr(sc.starts[u]) for u in sc.fit_units},
         "fit_units": sc.fit_units,

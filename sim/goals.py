@@ -64,7 +64,7 @@ from .engine import Compiled
 from .errors import InputError, did_you_mean
 from .levers import response
 from .params import from_link, to_link
-from .project import draw_paths, run_policy
+from .project import draw_paths, run_policy, year_shocks
 from .scenario import Policy
 
 KEY_RATES = ("sme_cert", "renew", "reserve_to_sme", "relocation_inflow")
@@ -311,6 +311,7 @@ class Smooth:
                         if inf.param == r:
                             self.quota_map[l, j] = 1.0
         self.link0 = to_link(paths.rates, self.is_prob)                                   # (P, n)
+        self.link_y = self.link0[None] + np.stack([year_shocks(sc, paths, y) for y in years])   # (Y, P, n)
         self.shift_rows = (self.beta[:, :, None] * self.acts[:, None, :]).reshape(len(lvs), -1)   # (L, P n)
         K, F = st.K, st.F
         self.erow = np.zeros((len(lvs), K + F))
@@ -348,7 +349,7 @@ class Smooth:
         A, A_shift, A_quota = self._amounts(Xf)
         g = np.where(self.is_shift, response(A_shift, self.scale) - response(self.cal, self.scale), 0.0)   # (M, Y, L)
         delta = (g.transpose(1, 0, 2).reshape(self.Y * M, -1) @ self.shift_rows).reshape((self.Y, M) + self.link0.shape)
-        rates = from_link(self.link0[None, None] + delta, self.is_prob)                 # (Y, M, P, n)
+        rates = from_link(self.link_y[:, None] + delta, self.is_prob)                 # (Y, M, P, n)
         quota = np.max(A_quota[..., None] * self.quota_map[None, None], axis=2)         # (M, Y, I)
         z = np.broadcast_to(self.z0, (M,) + self.z0.shape).copy()                       # (M, P, U, n)
         ebar = np.empty((M, self.Y + 1, z.shape[-1]))

@@ -80,7 +80,8 @@ def system(rates, q_idx, n_moves, D, origin_tier, inflow_param, V, size_rows, ti
 
 @njit(cache=True)
 def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
-                 n_years, obs_year, obs_h, obs_val, obs_r, obs_scaled, obs_ge, obs_part, want_state):
+                 n_years, obs_year, obs_h, obs_val, obs_r, obs_scaled, obs_ge, obs_part, want_state,
+                 n_moves, yn_move, yn_in):
     """Log-likelihood (B,), the filtered mean (B, n) and covariance (B, n, n) at the last
     year if ``want_state``, and each figure's one-step-ahead mean and variance (B, N, 2).
 
@@ -89,7 +90,10 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
     inflow rates; V (I, n); size_rows (I, K); noise2 (B,) squared noise scale; shares (B, S);
     observations sorted by year: obs_year (N,) year index, obs_h (N, n), obs_val (N,),
     obs_r (N,) (cv * value)^2, obs_scaled (N,) bool (multiply obs_r by noise2), obs_ge (N,)
-    bool (lower bound), obs_part (N,) sub-unit index or -1.
+    bool (lower bound), obs_part (N,) sub-unit index or -1; n_moves (O,) conditional moves
+    per origin; yn_move (O, M-1) and yn_in (I,): the variance of each rate's year-to-year
+    shock on its link scale (logit, log), added by the delta method:
+    m_o^2 var_k g g' with g = D_o d(pi_o)/d(logit q_k), and (lambda_j)^2 var_j V_j V_j'.
     """
     B, n = G.shape[0], G.shape[1]
     K = x0.shape[1]
@@ -135,14 +139,32 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
                             Q[i, j] += v
                             if j != i:
                                 Q[j, i] += v
+                    # year-to-year shocks of the conditional move probabilities (delta method)
+                    surv = 1.0
+                    for mv in range(n_moves[o]):
+                        qk = pis[b, o, mv] / surv if surv > 1e-300 else 0.0
+                        vk = yn_move[o, mv]
+                        if vk > 0.0 and 0.0 < qk < 1.0:
+                            dq = qk * (1.0 - qk)
+                            for i in range(n):
+                                acc = D[o, i, mv] * surv
+                                for c in range(mv + 1, n_moves[o] + 1):
+                                    acc -= D[o, i, c] * pis[b, o, c] / (1.0 - qk)
+                                Dp[i] = dq * acc
+                            w = mo * mo * vk
+                            for i in range(n):
+                                for jj in range(n):
+                                    Q[i, jj] += w * Dp[i] * Dp[jj]
+                        surv -= pis[b, o, mv]
                 for j in range(I):
                     size = 0.0
                     for t in range(K):
                         size += size_rows[j, t] * max(m[t], 0.0)
                     lam = r_in[b, j] * size
+                    w = lam + lam * lam * yn_in[j]
                     for i in range(n):
                         for jj in range(n):
-                            Q[i, jj] += lam * V[j, i] * V[j, jj]
+                            Q[i, jj] += w * V[j, i] * V[j, jj]
                 for i in range(n):
                     acc = 0.0
                     for j in range(n):

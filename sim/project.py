@@ -28,7 +28,7 @@ from .starts import part_shares, unit_start_vector
 if TYPE_CHECKING:   # results imports nothing from here at run time; the annotation only
     from .results import Results
 
-KEY_RESAMPLE, KEY_START, KEY_SPLIT, KEY_LEVER, KEY_MOVES = 11, 12, 13, 14, 15
+KEY_RESAMPLE, KEY_START, KEY_SPLIT, KEY_LEVER, KEY_MOVES, KEY_YEAR = 11, 12, 13, 14, 15, 16
 
 
 def stream(seed: int, *key: int) -> np.random.Generator:
@@ -47,6 +47,7 @@ class Paths:
     f_T: np.ndarray          # (P, U, F) flows of year T per unit
     strengths: dict          # lever -> (P,)
     start: np.ndarray        # (P, L) the main unit's start levels (structure's level names)
+    seed: int = 0            # the run's seed (keys the yearly rate shocks)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def draw_paths(sc: Scenario, cal: Calibration, n_paths: int, seed: int, levers: 
         xs, fs = xT[:, None, :], fT[:, None, :]
     strengths = {name: draw_strengths(lv, stream(seed, KEY_LEVER, lever_key(name)).random(n_paths))
                  for name, lv in sorted(levers.items())}
-    return Paths(rates, xs, fs, strengths, start)
+    return Paths(rates, xs, fs, strengths, start, seed)
 
 
 def policy_rates(sc: Scenario, paths: Paths, policy: Policy, years: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +119,20 @@ def policy_rates(sc: Scenario, paths: Paths, policy: Policy, years: list[int]) -
                 for j, inf in enumerate(sc.structure.inflows):
                     if inf.param in lv.acts_on:
                         quota[y, j] = max(quota[y, j], amount)
-        out[y] = from_link(link + delta, is_prob)
+        out[y] = from_link(link + delta + year_shocks(sc, paths, year), is_prob)
     return out, quota
+
+
+def year_shocks(sc: Scenario, paths: Paths, year: int) -> np.ndarray:
+    """(P, n) link-scale shocks of every rate in ``year``: sd (priors file [year_noise]) times a
+    standard normal drawn from SeedSequence(seed, KEY_YEAR, year), the same for every policy
+    (common random numbers): rates move from year to year around each path's own values."""
+    names = sc.structure.prob_params + sc.structure.rate_params
+    sd = np.array([sc.year_noise.get(n, 0.0) for n in names])
+    if not sd.any():
+        return np.zeros((paths.rates.shape[0], len(names)))
+    z = stream(paths.seed, KEY_YEAR, year).standard_normal((paths.rates.shape[0], len(names)))
+    return z * sd
 
 
 def lever_costs(sc: Scenario, policy: Policy, states, flows, years_all: list[int]) -> dict:

@@ -112,6 +112,7 @@ class Scenario:
     noise: Param = None          # the reporting-noise scale (a multiplier of every indicator's cv)
     pooling: Pooling = Pooling()
     growth_evidence: tuple = ()                         # regional growth statements (priors file)
+    year_noise: dict = field(default_factory=dict)      # rate -> sd of its yearly shock on the link scale
     hierarchy: dict = field(default_factory=dict)      # level -> Hier
     ratio_params: tuple = ()                           # Params of the hierarchy's shared ratios
     regional: Regional | None = None
@@ -191,7 +192,7 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
     units = load_units(*files["units"])
     structure = load_structure(*files["structure"])
     rows = load_ledger(*files["ledger"], units)
-    rates, noise, pooling, evidence = _load_rates(*files["priors"], structure)
+    rates, noise, pooling, evidence, year_noise = _load_rates(*files["priors"], structure)
     starts_raw = read_toml(*files["starts"])
     levers = _load_levers(read_toml(*files["levers"]), files["levers"][1], structure)
     _check_districts(levers, files["levers"][1], units)
@@ -265,8 +266,8 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
     t.close()
     return Scenario(name, shown, zh, en, unit, parts, pool_with, horizon, structure, rates, starts, units,
                     tuple(rows), levers, policies, tuple(targets), tuple(skipped), paths, seed, key_ind, hashes,
-                    str(files["priors"][0].parent / "fitted"), noise, pooling, evidence, hierarchy, ratio_params,
-                    regional, {"scenario": str(path), **{k: str(p) for k, (p, _) in files.items()}})
+                    str(files["priors"][0].parent / "fitted"), noise, pooling, evidence, year_noise, hierarchy,
+                    ratio_params, regional, {"scenario": str(path), **{k: str(p) for k, (p, _) in files.items()}})
 
 
 OBSERVATION_TEXT = ("unit", "indicator", "kind", "derived_from", "definition", "source_file", "passage",
@@ -345,6 +346,22 @@ def _load_rates(path, shown, structure: Structure) -> ParamSpace:
         names = tuple(pt.strings("partial", choices=structure.prob_params + structure.rate_params))
         pooling = Pooling(names, pt.number("tau", lo=1e-3, hi=5.0), pt.string("source"))
         pt.close()
+    year_noise = {}
+    yt = t.table("year_noise", default=None)
+    if yt is not None:
+        names = structure.prob_params + structure.rate_params
+        sd = yt.number("sd", lo=0.0, hi=2.0)
+        year_noise = {n: sd for n in names}
+        ot = yt.table("rates", default=None)
+        if ot is not None:
+            for n in ot.keys():
+                if n not in names:
+                    raise InputError(shown, f"year_noise.rates.{n}", "a rate of the structure", repr(n),
+                                     did_you_mean(n, names))
+                year_noise[n] = ot.number(n, lo=0.0, hi=2.0)
+            ot.close()
+        yt.string("source")
+        yt.close()
     evidence = []
     for et in t.tables("growth_evidence", default=[]):
         evidence.append(dict(indicator=et.string("indicator", choices=tuple(structure.indicators)),
@@ -352,7 +369,7 @@ def _load_rates(path, shown, structure: Structure) -> ParamSpace:
                              zh=et.string("zh"), en=et.string("en"), source=et.string("source")))
         et.close()
     t.close()
-    return ParamSpace(params), noise, pooling, tuple(evidence)
+    return ParamSpace(params), noise, pooling, tuple(evidence), year_noise
 
 
 def _load_starts(data: dict, shown: str, structure: Structure, rows, units):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .calibrate import Model, fit
 from .data import Row
+from .params import from_link, to_link
 
 
 def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
@@ -32,7 +33,13 @@ def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
     expected = c.start_states(model.start_vector(nat, unit))
     x0 = np.rint(expected).astype(np.int64)[:, None, :]
     Y = horizon - start
-    rates = np.broadcast_to(model.unit_rates(theta, nat, unit), (Y, 1, model.n_rates)).copy()
+    base = model.unit_rates(theta, nat, unit)
+    names = sc.structure.prob_params + sc.structure.rate_params
+    is_prob = np.array([n in sc.structure.prob_params for n in names])
+    sd = np.array([sc.year_noise.get(n, 0.0) for n in names])
+    # the rates move from year to year as the model says (priors file [year_noise])
+    rates = np.stack([from_link(to_link(base, is_prob) + sd * rng.standard_normal(base.shape), is_prob)
+                      for _ in range(Y)])
     states, flows = c.simulate(x0, rates, rng)
     nat = nat[0]
     rows, truth = [], {}

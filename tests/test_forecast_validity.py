@@ -70,7 +70,9 @@ def test_inflows_follow_the_system_and_growth_is_kept(root):
     decaying toward a fixed inflow."""
     from sim.validate import synthetic
     sc = load_scenario(root / "scenarios" / "yuyao.toml")
-    sc = dataclasses.replace(sc, pool_with=())
+    # without the yearly rate shocks (their own test below): one simulated history then grows
+    # at the rates' own pace, which is what this test is about
+    sc = dataclasses.replace(sc, pool_with=(), year_noise={})
     model, theta = _growing(sc, 0.25)
     start = sc.starts[sc.unit].year
     inds = ["hte_valid", "hte_new", "tech_sme", "tech_sme_new", "reserve"]
@@ -136,3 +138,25 @@ def test_a_lower_bound_is_censored(root):
                 assert abs(moved) < 0.05 * np.sqrt(S)   # far below the prediction: no information
             else:
                 assert np.sign(moved) == np.sign(y - mu)
+
+
+def test_yearly_rate_shocks_widen_the_forecast_and_are_common_to_scenarios(yuyao_results):
+    """Rates move from year to year around each path's own values (priors file [year_noise]):
+    the same shocks for every scenario (common random numbers), new ones each year, and a
+    wider interval than rates fixed for the whole horizon."""
+    from sim.project import draw_paths, year_shocks
+    sc, cal = yuyao_results.scenario, yuyao_results.calibration
+    assert sc.year_noise and max(sc.year_noise.values()) > 0
+    paths = draw_paths(sc, cal, 4000, 7, sc.levers)
+    a, b = year_shocks(sc, paths, 2025), year_shocks(sc, paths, 2026)
+    assert np.array_equal(a, year_shocks(sc, paths, 2025))          # the same for every policy
+    assert abs(np.corrcoef(a[:, 0], b[:, 0])[0, 1]) < 0.1            # new each year
+    names = sc.structure.prob_params + sc.structure.rate_params
+    assert np.allclose(a.std(axis=0), [sc.year_noise.get(n, 0.0) for n in names], rtol=0.1)
+    quiet = dataclasses.replace(sc, year_noise={})
+    width = {}
+    for k, s in (("noise", sc), ("none", quiet)):
+        res = project(s, cal, n_paths=4000, seed=7)
+        v = res.indicator("baseline", sc.unit, "hte_valid")[res.year_index(2026)]
+        width[k] = np.subtract(*np.percentile(v, [95, 5]))
+    assert width["noise"] > 1.05 * width["none"], width
