@@ -36,7 +36,7 @@ if TYPE_CHECKING:   # results imports nothing from here at run time; the annotat
     from .results import Results
 
 KEY_RESAMPLE, KEY_START, KEY_SPLIT, KEY_LEVER, KEY_MOVES, KEY_YEAR, KEY_BLOCK = 11, 12, 13, 14, 15, 16, 17
-BLOCK_PATHS = 20_000      # paths per block of random numbers (a run of at most this many is one block)
+BLOCK_PATHS = 10_000      # paths per block of random numbers (a run of at most this many is one block)
 CHUNK_BLOCKS = 1          # blocks projected at once by :func:`project` (memory only: the numbers do not change)
 
 
