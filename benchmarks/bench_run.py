@@ -17,8 +17,9 @@ For each scenario, one row of a table:
   process);
 * ``peak_mb_1e5``, ``peak_mb_1e6``: the peak resident memory (max RSS, MB) of a fresh
   ``sim run --paths 100000 --no-figures`` and ``--paths 1000000 --no-figures``, read from the
-  child's own resource usage (``os.wait4``); ``refused`` when sim refuses the run as too large
-  for the free memory (exit 2), ``-`` when skipped;
+  child's own resource usage (``os.wait4``), and ``run_s_1e5``, ``run_s_1e6`` their wall
+  times; ``refused`` when sim refuses the run as too large for the free memory (exit 2), ``-``
+  when skipped;
 * ``overhead_vs_rng`` last: the engine's time for one policy divided by the time numpy needs
   only to draw the same binomials and Poissons (best of 3).
 
@@ -121,16 +122,17 @@ def bench(path: Path, quick: bool) -> dict:
         row["report_s"], _, _ = sim_cmd("report", str(run_folder), cwd=ROOT)
         for n, col in ((100_000, "peak_mb_1e5"), (1_000_000, "peak_mb_1e6")):
             if quick and n > 100_000:
-                row[col] = "-"
+                row[col] = row[col.replace("peak_mb", "run_s")] = "-"
                 continue
-            _, rc, kb = sim_cmd("run", scen, "--paths", str(n), "--no-figures", "--out", str(out), cwd=ROOT)
+            secs, rc, kb = sim_cmd("run", scen, "--paths", str(n), "--no-figures", "--out", str(out), cwd=ROOT)
             row[col] = "refused" if rc == 2 else f"{kb / 1024:.0f}"
+            row[col.replace("peak_mb", "run_s")] = "-" if rc == 2 else f"{secs:.0f}"
     row["overhead_vs_rng"] = overhead(sc, cal)
     return row
 
 
 COLS = ("scenario", "fit_s", "ess_min", "ess_per_s", "rhat_max", "cold_run_s", "cached_run_s", "report_s",
-        "peak_mb_1e5", "peak_mb_1e6", "overhead_vs_rng")
+        "peak_mb_1e5", "run_s_1e5", "peak_mb_1e6", "run_s_1e6", "overhead_vs_rng")
 FMT = dict(fit_s="{:.1f}", ess_min="{:.0f}", ess_per_s="{:.0f}", rhat_max="{:.3f}", cold_run_s="{:.1f}",
            cached_run_s="{:.1f}", report_s="{:.1f}", overhead_vs_rng="{:.2f}")
 

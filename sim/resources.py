@@ -9,7 +9,7 @@ rates and lever strengths; the tables then work on one (years, paths) array at a
 :func:`run_bytes` adds these up from the scenario's dimensions; :func:`check_memory`
 refuses, with one sentence, a run that would not fit in the memory the machine has free.
 
-The terms err on the large side (int32 where the run keeps int16 while counts fit): measured
+The terms err on the large side (int32 where the run keeps uint16 while counts fit): measured
 peak resident memory of ``sim run --no-figures`` is in the README ("Tests", benchmarks).
 """
 

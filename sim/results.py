@@ -4,7 +4,7 @@ All tables come from the simulated integer paths; quantiles are empirical over p
 The Monte Carlo error of a probability p over P paths is sqrt(p (1 - p) / P).
 
 What is kept per path (the projection runs in chunks of paths, see :func:`sim.project.project`):
-per policy the main unit's tiers and flows per year (:class:`Kept`, int16 while the counts fit,
+per policy the main unit's tiers and flows per year (:class:`Kept`, uint16 while the counts fit,
 else int32; the payments are computed from them), the sub-units' indicators (all of them in a
 run of one block of paths, else those with a target), and the drawn rates, lever strengths and
 start levels. Every other sub-unit indicator of a larger run is counted per value and year
@@ -64,13 +64,14 @@ QCOLS = ("p05", "p10", "p25", "p50", "p75", "p90", "p95")
 
 
 class Compact:
-    """An integer array filled chunk by chunk: int16 while every value fits, else int32."""
+    """An integer array filled chunk by chunk: uint16 while every value is a count below 65,536
+    (firms, flows), else int32."""
 
     def __init__(self, shape):
-        self.array = np.zeros(shape, dtype=np.int16)
+        self.array = np.zeros(shape, dtype=np.uint16)
 
     def put(self, where, values: np.ndarray) -> None:
-        if values.size and self.array.dtype == np.int16 and (values.min() < -2**15 or values.max() >= 2**15):
+        if values.size and self.array.dtype == np.uint16 and (values.min() < 0 or values.max() >= 2**16):
             self.array = self.array.astype(np.int32)
         self.array[where] = values
 
@@ -438,14 +439,14 @@ class Results:
         rows = []
         sc = self.scenario
         for s in self.sims:
-            st = s.agg[..., : sc.structure.K].astype(np.int64)   # (Y + 1, P, K)
-            q = np.quantile(st, (0.1, 0.5, 0.9), axis=1)   # (3, Y + 1, K)
-            mean = st.mean(axis=1)
             for k, tier in enumerate(sc.structure.tiers):
+                st = s.agg[..., k].astype(np.int64)            # (Y + 1, P)
+                q = np.quantile(st, (0.1, 0.5, 0.9), axis=1)   # (3, Y + 1)
+                mean = st.mean(axis=1)
                 for y, year in enumerate(self.years):
                     rows.append(dict(unit=sc.unit, scenario=s.policy.name, tier=tier, year=year,
-                                     mean=float(mean[y, k]), p10=float(q[0, y, k]), p50=float(q[1, y, k]),
-                                     p90=float(q[2, y, k])))
+                                     mean=float(mean[y]), p10=float(q[0, y]), p50=float(q[1, y]),
+                                     p90=float(q[2, y])))
         return pd.DataFrame(rows)
 
     def ranking_frame(self) -> pd.DataFrame:
