@@ -166,12 +166,29 @@ class SimGroup(click.Group):
             _err("error: " + sentence(exc.format_message()))
             return EXIT_INPUT
         except Exception as exc:   # noqa: BLE001  (a bug: still one line, never a traceback)
+            stop = _interrupt_in_chain(exc)
+            if stop is not None:   # a signal that arrived inside compiled code surfaces as its cause
+                _err("interrupted; nothing written")
+                return 128 + (getattr(stop, "signum", None) or signal.SIGINT)
             if debug:
                 raise
             msg = " ".join(str(exc).split())[:200]
             _err("error: " + sentence(f"internal error ({type(exc).__name__}: {msg}); nothing written; "
                                       "rerun with SIM_DEBUG=1 for the traceback and report it"))
             return EXIT_BUG
+
+
+def _interrupt_in_chain(exc: BaseException):
+    """The Interrupted or KeyboardInterrupt among an exception's causes and contexts, if any
+    (numba reports an exception raised by a signal handler during a compiled call as a
+    SystemError whose context is that exception)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _err(line: str) -> None:

@@ -1,15 +1,16 @@
 """Will a run fit in this machine's memory? An estimate made before any work.
 
-A run keeps every policy's integer paths in memory (states and flows per year, path and
-unit, and each lever's payments), and while it draws the paths' starting states it holds
-one matrix root per path. :func:`run_bytes` adds these up from the scenario's dimensions;
-:func:`check_memory` refuses, with one sentence, a run that would not fit in the memory
-the machine has free. The estimate is a pure function of the dimensions so that it is easy
-to replace when the projection computes its summaries in chunks of paths.
+A run is projected a chunk of paths at a time (:func:`sim.project.project`): the simulation's
+working arrays (integer states and flows of every unit, the rates after lever shifts, one
+matrix root per path for the starting states) exist for one chunk only, and what is kept
+for every path is small: per policy the main unit's tiers and flows per year, the sub-units'
+indicators (all of them when the run is one block, else those with a target), and the drawn
+rates and lever strengths; the tables then work on one (years, paths) array at a time.
+:func:`run_bytes` adds these up from the scenario's dimensions; :func:`check_memory`
+refuses, with one sentence, a run that would not fit in the memory the machine has free.
 
-The terms were checked against the peak resident memory of ``sim run --no-figures`` (Yuyao,
-Cixi and Jiangbei at 20,000 and 80,000 paths: 4.4, 12 and 37 KB a path measured, 5.5, 16 and
-47 KB estimated): the estimate errs on the large side.
+The terms err on the large side (int32 where the run keeps uint16 while counts fit): measured
+peak resident memory of ``sim run --no-figures`` is in the README ("Tests", benchmarks).
 """
 
 from __future__ import annotations
@@ -23,15 +24,21 @@ HEADROOM = 0.85                 # use at most this share of the free memory
 
 
 def run_bytes(paths: int, policies: int, years: int, units: int, tiers: int, flows: int, levers: int,
-              rates: int) -> int:
+              rates: int, block: int | None = None, chunk: int | None = None) -> int:
     """Peak bytes of a projection with these dimensions (``years`` counts the start year)."""
+    from .project import BLOCK_PATHS, CHUNK_BLOCKS
+    block = block or BLOCK_PATHS
+    chunk = chunk or CHUNK_BLOCKS
     z = tiers + flows
-    kept = policies * (years * units * z * 4 + levers * years * 8)      # int32 states+flows, float costs
-    working = (years * units * z * 8 * 3 // 2                           # int64 simulation (and a flows copy)
-               + years * rates * 8 * 2                                  # rates after lever shifts
-               + z * z * 8                                              # a start-state root per path
-               + units * z * 8 * 2 + levers * 8 * 2)                    # start states, lever strengths
-    return int(BASE_BYTES + paths * (kept + working))
+    parts = units - 1 if units > 1 else 0
+    cells = parts * z if paths <= block else parts * 2          # sub-unit indicators kept per path
+    kept = policies * years * (z + cells) * 4 + rates * 8 + levers * 8 + tiers * 4 + 4 * 8
+    tables = years * 8 * 8                                      # a few (years, paths) float arrays
+    working = (years * units * z * 8 * 2                        # int64 simulation (and a flows copy)
+               + years * rates * 8 * 3                          # rates, link scale, yearly shocks
+               + z * z * 8                                      # a start-state root per path
+               + units * z * 8 * 2 + levers * 8 * 2)            # start states, lever strengths
+    return int(BASE_BYTES + paths * (kept + tables) + min(paths, block * chunk) * working)
 
 
 def scenario_run_bytes(sc, paths: int) -> int:

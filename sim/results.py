@@ -2,6 +2,14 @@
 
 All tables come from the simulated integer paths; quantiles are empirical over paths.
 The Monte Carlo error of a probability p over P paths is sqrt(p (1 - p) / P).
+
+What is kept per path (the projection runs in chunks of paths, see :func:`sim.project.project`):
+per policy the main unit's tiers and flows per year (:class:`Kept`, uint16 while the counts fit,
+else int32; the payments are computed from them), the sub-units' indicators (all of them in a
+run of one block of paths, else those with a target), and the drawn rates, lever strengths and
+start levels. Every other sub-unit indicator of a larger run is counted per value and year
+(:class:`Hist`): its mean and quantiles are exactly those of the paths' values (numpy's linear
+interpolation), whatever the chunk size.
 """
 
 from __future__ import annotations
@@ -55,6 +63,96 @@ QUANTS = (0.05, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95)
 QCOLS = ("p05", "p10", "p25", "p50", "p75", "p90", "p95")
 
 
+class Compact:
+    """An integer array filled chunk by chunk: uint16 while every value is a count below 65,536
+    (firms, flows), else int32."""
+
+    def __init__(self, shape):
+        self.array = np.zeros(shape, dtype=np.uint16)
+
+    def put(self, where, values: np.ndarray) -> None:
+        if values.size and self.array.dtype == np.uint16 and (values.min() < 0 or values.max() >= 2**16):
+            self.array = self.array.astype(np.int32)
+        self.array[where] = values
+
+
+def hist_quantile(lo: int, counts: np.ndarray, qs) -> np.ndarray:
+    """Quantiles ``qs`` of the integers lo, lo + 1, ... counted by ``counts``: exactly what
+    ``np.quantile`` (method 'linear') gives on the values themselves."""
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    vi = (n - 1) * np.asarray(qs, dtype=float)
+    prev = np.floor(vi)
+    nxt = prev + 1
+    top = vi >= n - 1
+    prev[top] = -1
+    nxt[top] = -1
+    gamma = vi - prev
+    order = lambda k: lo + np.searchsorted(cum, np.where(k < 0, n - 1, k), side="right")  # noqa: E731
+    a, b = order(prev.astype(np.intp)), order(nxt.astype(np.intp))
+    diff = b - a
+    out = a + diff * gamma
+    return np.where(gamma >= 0.5, b - diff * (1 - gamma), out)
+
+
+class Hist:
+    """Counts of the integer values of one cell (per year row) over the paths seen so far."""
+
+    def __init__(self, rows: int):
+        self.lo = [0] * rows
+        self.counts = [np.zeros(0, dtype=np.int64) for _ in range(rows)]
+
+    def add(self, v: np.ndarray) -> None:
+        for y, row in enumerate(v):
+            lo = int(row.min())
+            c = np.bincount(row - lo)
+            old, olo = self.counts[y], self.lo[y]
+            if len(old):
+                new_lo = min(lo, olo)
+                hi = max(lo + len(c), olo + len(old))
+                merged = np.zeros(hi - new_lo, dtype=np.int64)
+                merged[olo - new_lo: olo - new_lo + len(old)] += old
+                merged[lo - new_lo: lo - new_lo + len(c)] += c
+                c, lo = merged, new_lo
+            self.lo[y], self.counts[y] = lo, c
+
+    def mean(self, y: int) -> float:
+        c = self.counts[y]
+        total = int((c * np.arange(self.lo[y], self.lo[y] + len(c))).sum())
+        return float(total) / int(c.sum())
+
+    def quantiles(self, y: int, qs) -> np.ndarray:
+        return hist_quantile(self.lo[y], self.counts[y], qs)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """One policy's paths as kept: the main unit's tiers and flows (years, paths, K + F);
+    ``states``, ``flows`` are views with a units axis of one (the main unit), ``costs`` the
+    payments per lever (years, paths), 10k yuan, computed on demand."""
+    policy: object
+    agg: np.ndarray
+    scenario: object
+    years: tuple
+
+    @property
+    def states(self) -> np.ndarray:
+        return self.agg[:, :, None, : self.scenario.structure.K]
+
+    @property
+    def flows(self) -> np.ndarray:
+        return self.agg[:, :, None, self.scenario.structure.K:]
+
+    @property
+    def costs(self) -> dict:
+        return dict(self.iter_costs())
+
+    def iter_costs(self):
+        """(lever, payments) one lever at a time (a large run never holds them all at once)."""
+        from .project import iter_lever_costs
+        return iter_lever_costs(self.scenario, self.policy, self.states, self.flows, list(self.years))
+
+
 @dataclass(frozen=True)
 class Results:
     scenario: object
@@ -67,6 +165,9 @@ class Results:
     n_paths: int
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
     sensitivity: object = None      # targets frame with the sensitivity columns, if computed
+    cells: dict = field(default_factory=dict, repr=False)   # (policy, sub-unit, indicator) -> (years, paths)
+    hists: dict = field(default_factory=dict, repr=False)   # (policy, sub-unit, indicator) -> Hist
+    block: int = 0                  # paths per block of random numbers (to simulate a sub-unit again)
 
     # ---- access ---------------------------------------------------------------------
     def policy_names(self):
@@ -82,28 +183,37 @@ class Results:
         return sc.parts.index(unit)
 
     def indicator(self, policy: str, unit: str, name: str) -> np.ndarray:
-        """(years, paths) values of an indicator for a unit (the main unit sums its parts)."""
+        """(years, paths) int64 values of an indicator for a unit (the main unit sums its parts).
+        A sub-unit indicator that a large run did not keep per path is simulated again."""
         key = (policy, unit, name)
-        if key not in self._cache:
+        cache = self._cache.setdefault("indicators", {})
+        if key in cache:
+            cache[key] = cache.pop(key)     # most recently used last
+            return cache[key]
+        if unit == self.scenario.unit:
             s = self.sim(policy)
-            ind = self.scenario.structure.indicators[name]
-            sl = self.unit_slice(unit)
-            if isinstance(sl, slice):
-                agg = ("agg", policy)
-                if agg not in self._cache:
-                    self._cache[agg] = (s.states.sum(axis=2), s.flows.sum(axis=2))
-                st, fl = self._cache[agg]
-            else:
-                st, fl = s.states[:, :, sl, :], s.flows[:, :, sl, :]
-            v = np.zeros(st.shape[:2], dtype=np.int64)
-            for k in ind.states:
-                v += st[..., k]
-            for f in ind.flows:
-                v += fl[..., f]
-            for f in ind.minus_flows:
-                v -= fl[..., f]
-            self._cache[key] = v
-        return self._cache[key]
+            K = self.scenario.structure.K
+            from .project import indicator_values
+            v = indicator_values(self.scenario, name, s.agg[..., :K], s.agg[..., K:])
+        elif (policy, unit, name) in self.cells:
+            v = self.cells[policy, unit, name].astype(np.int64)
+        else:
+            from .project import part_indicator
+            v = part_indicator(self.scenario, self.calibration, self.n_paths, self.seed, self.sim(policy).policy,
+                               unit, name, self.block)
+        while cache and (len(cache) + 1) * v.nbytes > 2**28:   # keep at most about 256 MB of them
+            cache.pop(next(iter(cache)))
+        cache[key] = v
+        return v
+
+    def _summary(self, policy: str, unit: str, name: str, qs):
+        """(means per year, quantiles (len(qs), years)) of an indicator over the paths."""
+        h = self.hists.get((policy, unit, name))
+        if h is None:
+            v = self.indicator(policy, unit, name)
+            return [float(v[y].mean()) for y in range(len(self.years))], np.quantile(v, qs, axis=1)
+        return ([h.mean(y) for y in range(len(self.years))],
+                np.stack([h.quantiles(y, qs) for y in range(len(self.years))], axis=1))
 
     def year_index(self, year: int) -> int:
         return self.years.index(year)
@@ -119,12 +229,11 @@ class Results:
         for pol in self.policy_names():
             for unit in self.scenario.report_units:
                 for ind in self.reported_indicators(unit):
-                    v = self.indicator(pol, unit, ind)
-                    q = np.quantile(v, QUANTS, axis=1)
+                    mean, q = self._summary(pol, unit, ind, QUANTS)
                     for y, year in enumerate(self.years):
                         if year == self.T and self.scenario.structure.indicators[ind].is_flow and year == self.scenario.starts[self.scenario.unit].year:
                             continue
-                        rows.append(dict(unit=unit, scenario=pol, indicator=ind, year=year, mean=float(v[y].mean()),
+                        rows.append(dict(unit=unit, scenario=pol, indicator=ind, year=year, mean=mean[y],
                                          **{c: float(q[k, y]) for k, c in enumerate(QCOLS)}))
         return pd.DataFrame(rows)
 
@@ -206,9 +315,8 @@ class Results:
         rows = []
         sc = self.scenario
         for s in self.sims:
-            fl = s.flows.sum(axis=2)
             for f, name in enumerate(sc.structure.flows):
-                v = fl[..., f]
+                v = s.agg[..., sc.structure.K + f].astype(np.int64)
                 q = np.quantile(v, (0.1, 0.5, 0.9), axis=1)
                 for y, year in enumerate(self.years):
                     if y == 0:
@@ -220,7 +328,7 @@ class Results:
     def costs_frame(self) -> pd.DataFrame:
         rows = []
         for s in self.sims:
-            for name, c in s.costs.items():
+            for name, c in s.iter_costs():
                 q = np.quantile(c, (0.1, 0.5, 0.9), axis=1)
                 for y, year in enumerate(self.years):
                     rows.append(dict(scenario=s.policy.name, lever=name, year=year, mean_10k_yuan=float(c[y].mean()),
@@ -230,11 +338,12 @@ class Results:
 
     def total_cost(self, policy: str, until: int) -> np.ndarray:
         """(paths,) total payments over the projection years T+1..until, 10k yuan."""
-        s = self.sim(policy)
-        ys = [y for y, year in enumerate(self.years) if self.T < year <= until]
-        if not s.costs:
-            return np.zeros(self.n_paths)
-        return sum(c[ys].sum(axis=0) for c in s.costs.values())
+        key = ("total_cost", policy, until)
+        if key not in self._cache:
+            ys = [y for y, year in enumerate(self.years) if self.T < year <= until]
+            total = sum(c[ys].sum(axis=0) for _, c in self.sim(policy).iter_costs())
+            self._cache[key] = total if isinstance(total, np.ndarray) else np.zeros(self.n_paths)
+        return self._cache[key]
 
     def scenarios_frame(self) -> pd.DataFrame:
         """Per policy and target: p_met, extra units vs baseline, cost, cost per extra unit."""
@@ -330,14 +439,14 @@ class Results:
         rows = []
         sc = self.scenario
         for s in self.sims:
-            st = s.states.sum(axis=2)                      # (Y + 1, P, K)
-            q = np.quantile(st, (0.1, 0.5, 0.9), axis=1)   # (3, Y + 1, K)
-            mean = st.mean(axis=1)
             for k, tier in enumerate(sc.structure.tiers):
+                st = s.agg[..., k].astype(np.int64)            # (Y + 1, P)
+                q = np.quantile(st, (0.1, 0.5, 0.9), axis=1)   # (3, Y + 1)
+                mean = st.mean(axis=1)
                 for y, year in enumerate(self.years):
                     rows.append(dict(unit=sc.unit, scenario=s.policy.name, tier=tier, year=year,
-                                     mean=float(mean[y, k]), p10=float(q[0, y, k]), p50=float(q[1, y, k]),
-                                     p90=float(q[2, y, k])))
+                                     mean=float(mean[y]), p10=float(q[0, y]), p50=float(q[1, y]),
+                                     p90=float(q[2, y])))
         return pd.DataFrame(rows)
 
     def ranking_frame(self) -> pd.DataFrame:
