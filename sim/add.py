@@ -88,7 +88,7 @@ def add_figure(path: str | Path, unit: str, indicator: str, year, value, source:
     if not str(source).strip():
         raise InputError(shown, "--source", "where the figure was published (a document, a release)", "an empty text")
     if not indicator or not indicator.replace("_", "").isalnum() or indicator.lower() != indicator:
-        raise InputError(shown, "--indicator", "a snake_case indicator id such as hte_valid", repr(indicator))
+        raise InputError(shown, "--indicator", f"a snake_case indicator id such as {sc.structure.headline}", repr(indicator))
     given = passage is not None and str(passage).strip() != ""
     row = Row(unit, indicator, y, v, kind, "", "", str(source).strip(), str(passage).strip() if given else NO_PASSAGE,
               "", path.name, bound)

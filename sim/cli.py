@@ -21,6 +21,7 @@ import sys
 import click
 
 from .errors import InputError, Interrupted, SimError, did_you_mean, sentence
+from .scenario import BASE_POLICY
 
 EXIT_INPUT, EXIT_BUG = 2, 1
 
@@ -380,7 +381,7 @@ def calibrate(scenario, out, lang, refit):
         fg.save(fg.prior_predictive_chart(pp, ev, units, inds, sc.structure.headline, lang),
                 str(d / "prior_predictive"), svg=True)
         rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
-        fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units).flat[0], str(d / "prior_vs_posterior"), svg=True)
+        fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units, sc.structure.start_words).flat[0], str(d / "prior_vs_posterior"), svg=True)
         if len(fv):
             fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
     for line in calibration_lines(sc, cal, summ, key, reused, lang):
@@ -415,11 +416,11 @@ def backtest(scenario, until, leave, paths, seed, out, lang):
 @main.command()
 @click.argument("scenario")
 @click.option("--target", "target", default=None,
-              help="INDICATOR@YEAR, e.g. hte_valid@2026 (default: the main unit's headline target in its latest year).")
+              help="INDICATOR@YEAR, an indicator of the structure file and a year (default: the main unit's headline target in its latest year).")
 @click.option("--unit", default=None, help="Unit (default: the scenario's main unit).")
 @click.option("--prob", type=Number(0.01, 0.99), default=0.8, show_default=True)
 @click.option("--budget", type=Number(0, None), default=None, help="Budget to the target year, 10k yuan.")
-@click.option("--base", "base_name", default="baseline", show_default=True, help="Scenario the plan starts from.")
+@click.option("--base", "base_name", default=BASE_POLICY, show_default=True, help="Scenario the plan starts from.")
 @click.option("--value", type=Number(0, None), default=None, help="Target value (default: the ledger's target).")
 @click.option("--all-levels", is_flag=True, help="Vary the city's and the province's levers too (default: the district's own).")
 @click.option("--allow-cuts", is_flag=True, help="Let levers go below the base scenario's settings (default: only add).")
@@ -449,7 +450,7 @@ def goal(scenario, target, unit, prob, budget, base_name, value, all_levels, all
 @main.command()
 @click.argument("scenario")
 @click.option("--unit", required=True, help="Unit id, e.g. cixi or cixi_city.")
-@click.option("--indicator", required=True, help="Indicator id, e.g. hte_valid.")
+@click.option("--indicator", required=True, help="Indicator id, as the structure file declares it.")
 @click.option("--year", required=True, help="Year the figure is for, e.g. 2024.")
 @click.option("--value", required=True, help="The figure, e.g. 1010 (or '> 480' for a published lower bound).")
 @click.option("--source", required=True, help="Where it was published, e.g. 'bureau statistics 2025-01'.")

@@ -292,6 +292,12 @@ def labels(sc, cal) -> dict:
         "flow_roles": flow_roles(sc),
         "main_unit": sc.unit,
         "sub_units": list(sc.parts),
+        "headline": st.headline,
+        "headline_words": dict(st.headline_words),
+        "waterfall": [{"flows": [st.flows[f] for f in c.flows], "sign": c.sign, "zh": c.zh, "en": c.en}
+                      for c in st.waterfall],
+        "variants": {v.name: {"zh": v.zh, "en": v.en} for v in st.variants},
+        "start_words": {lang: dict(words) for lang, words in st.start_words.items()},
     }
 
 
