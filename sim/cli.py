@@ -17,11 +17,24 @@ import os
 import re
 import signal
 import sys
+import threading
+from pathlib import Path
 
 import click
 
+from .add import add_figure
+from .backtest import run_backtest
+from .compare import screen as compare_screen, write_compare
+from .data import describe
 from .errors import InputError, Interrupted, SimError, did_you_mean, sentence
-from .scenario import BASE_POLICY
+from .goals import answer
+from .meeting import calibration_lines, run_screen
+from .observations import fit_status
+from .progress import stage
+from .report import check_writable, rerender, run_scenario, write_calibration
+from .resources import check_memory
+from .scenario import BASE_POLICY, load_scenario
+from .text import tr
 
 EXIT_INPUT, EXIT_BUG = 2, 1
 
@@ -167,12 +180,30 @@ class SimGroup(click.Group):
             _err("error: " + sentence(exc.format_message()))
             return EXIT_INPUT
         except Exception as exc:   # noqa: BLE001  (a bug: still one line, never a traceback)
+            signum = _interrupted_inside(exc)
+            if signum is not None:   # Ctrl-C landed inside compiled code (numba): still an interrupt
+                _err("interrupted; nothing written")
+                return 128 + signum
             if debug:
                 raise
             msg = " ".join(str(exc).split())[:200]
             _err("error: " + sentence(f"internal error ({type(exc).__name__}: {msg}); nothing written; "
                                       "rerun with SIM_DEBUG=1 for the traceback and report it"))
             return EXIT_BUG
+
+
+def _interrupted_inside(exc: BaseException) -> int | None:
+    """The signal number when ``exc`` was caused by an interrupt (a SystemError of compiled
+    code that returned while the signal handler's exception was set), else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, Interrupted):
+            return exc.signum or signal.SIGINT
+        if isinstance(exc, KeyboardInterrupt):
+            return signal.SIGINT
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _err(line: str) -> None:
@@ -233,7 +264,6 @@ if hasattr(os, "register_at_fork"):
 def _signals():
     """SIGINT and SIGTERM raise :class:`Interrupted` in this process, so that every
     ``finally`` and cleanup runs (see :func:`_child_defaults` for forked workers)."""
-    import threading
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -259,11 +289,6 @@ def main():
 
 def _prepare(scenario: str, out: str | None, paths: int | None = None, what: str = "run", extra: float = 0.0):
     """Load and check the scenario, then (before any work) the output folder and memory."""
-    from pathlib import Path
-
-    from .report import check_writable
-    from .resources import check_memory
-    from .scenario import load_scenario
     sc = load_scenario(scenario)
     if what != "calibrate":
         # 'sim goal' certifies its answer with the file's run.paths
@@ -283,20 +308,21 @@ def _fit_note(line: str) -> None:
     click.echo(f"calibration: {line}")
 
 
+def _echo(lines) -> None:
+    for line in lines:
+        click.echo(line)
+
+
 @main.command()
 @click.argument("scenario")
 def check(scenario):
     """Validate a scenario file and every data file it names (no simulation)."""
-    from .data import describe
-    from .observations import fit_status
-    from .scenario import load_scenario
     sc = load_scenario(scenario)
     click.echo(f"{scenario}: ok: unit {sc.unit} ({len(sc.parts)} sub-units), {len(sc.policies)} scenarios, "
                f"{len(sc.levers)} levers, {len(sc.targets)} targets, "
                f"{sum(len(sc.actuals(u)) for u in sc.fit_units)} actuals to fit")
-    for r, fitted, why in fit_status(sc):   # the scenario file's own figures that the fit will not use
-        if r.origin != "ledger" and not fitted:
-            click.echo(f"not fitted: {describe(r)}: {why}")
+    # the scenario file's own figures that the fit will not use
+    _echo(f"not fitted: {describe(r)}: {why}" for r, fitted, why in fit_status(sc) if r.origin != "ledger" and not fitted)
 
 
 @main.command()
@@ -312,41 +338,10 @@ def check(scenario):
 @click.option("-v", "--verbose", is_flag=True, help="Also print every target and scenario, and the calibration notes.")
 def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity, verbose):
     """Calibrate, project every scenario, and write a new run folder."""
-    from .calibrate import cached_fit
-    from .meeting import terminal
-    from .progress import stage
-    from .project import project
-    from .report import write_run
-    from .rundata import load_run
-    from .text import M, tr
-    from .update import terminal_lines
     sc = _prepare(scenario, out, paths, extra=0.5 if sensitivity else 0.0)
-    with stage(tr("stage_fit", lang)):
-        cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit, notify=_fit_note)
-    with stage(tr("stage_project", lang)):
-        res = project(sc, cal, n_paths=paths, seed=seed)
-        if sensitivity:
-            import dataclasses
-
-            from .sensitivity import sensitivity as run_sensitivity
-            sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
-            res = dataclasses.replace(res, sensitivity=sens)
-    dest = write_run(res, out, lang=lang, figures=not no_figures)
-    rd = load_run(dest)
-    for line in terminal(rd, lang, reused, verbose):
-        click.echo(line)
-    for line in terminal_lines(dest, lang):
-        click.echo(line)
-    files = M["comma"][lang].join(p.name for p in sorted(dest.glob("report_*")))
-    click.echo(tr("term_wrote", lang, path=dest, files=files or "csv"))
-    if not verbose:
-        click.echo(tr("term_more", lang))
-
-
-def _labels(sc):
-    units = {u: {"zh": x.zh, "en": x.en} for u, x in sc.units.items()}
-    inds = {k: {"zh": v.zh, "en": v.en} for k, v in sc.structure.indicators.items()}
-    return units, inds
+    dest, reused = run_scenario(sc, out, paths=paths, seed=seed, lang=lang, figures=not no_figures, refit=refit,
+                                sensitivity=sensitivity, notify=_fit_note)
+    _echo(run_screen(dest, lang, reused, verbose))
 
 
 @main.command()
@@ -357,36 +352,11 @@ def _labels(sc):
 def calibrate(scenario, out, lang, refit):
     """Fit and report: which rates the data pin down, fitted vs published values, and the
     growth the priors alone imply against the regional evidence."""
-    from pathlib import Path
-
-    from . import figures as fg
-    from .calibrate import cached_fit, fitted_vs_published
-    from .meeting import calibration_lines
-    from .prior_predictive import evidence, growth_table
-    from .progress import stage
-    from .report import new_folder, write_csv
-    from .text import tr
     sc = _prepare(scenario, out, what="calibrate")
-    with stage(tr("stage_fit", lang)):
-        cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True, notify=_fit_note)
-    summ = cal.summary()
-    fv = fitted_vs_published(sc, cal)
-    pp, ev = growth_table(sc, seed=sc.seed), evidence(sc)
-    with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
-        d = f["path"]
-        write_csv(summ, d / "calibration.csv", "%.6g")
-        write_csv(fv, d / "fitted.csv", "%.4f")
-        write_csv(pp, d / "prior_predictive.csv", "%.4f")
-        units, inds = _labels(sc)
-        fg.save(fg.prior_predictive_chart(pp, ev, units, inds, sc.structure.headline, lang),
-                str(d / "prior_predictive"), svg=True)
-        rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
-        fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units, sc.structure.start_words).flat[0], str(d / "prior_vs_posterior"), svg=True)
-        if len(fv):
-            fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
-    for line in calibration_lines(sc, cal, summ, key, reused, lang):
-        click.echo(line)
-    click.echo(tr("cal_wrote", lang, path=f["path"]))
+    folder, cal, summ, key, reused = write_calibration(sc, Path(out) / Path(scenario).stem, lang, refit,
+                                                       notify=_fit_note)
+    _echo(calibration_lines(sc, cal, summ, key, reused, lang))
+    click.echo(tr("cal_wrote", lang, path=folder))
 
 
 @main.command()
@@ -402,14 +372,10 @@ def calibrate(scenario, out, lang, refit):
 def backtest(scenario, until, leave, paths, seed, out, lang):
     """Score the model's forecasts against actuals it did not see: fit up to a year, or
     leave a whole district out."""
-    from .backtest import run_backtest
-    from .progress import stage
-    from .text import tr
     _prepare(scenario, out, paths)
     with stage(tr("stage_backtest", lang)):
         folder, lines = run_backtest(scenario, until, leave, paths, seed, out, lang)
-    for line in lines:
-        click.echo(line)
+    _echo(lines)
     click.echo(f"wrote {folder}")
 
 
@@ -434,16 +400,12 @@ def backtest(scenario, until, leave, paths, seed, out, lang):
 def goal(scenario, target, unit, prob, budget, base_name, value, all_levels, allow_cuts, paths, n_certify, seed, out,
          lang):
     """What it would take to reach a target with a stated probability, and the cheapest way."""
-    from .goals import answer
-    from .progress import stage
-    from .text import tr
     _prepare(scenario, out, max(paths, n_certify or 0), what="goal")
     with stage(tr("stage_goal", lang)):
         folder, sentences = answer(scenario, target, unit, prob, value, base_name=base_name, budget=budget,
                                    all_levels=all_levels, allow_cuts=allow_cuts, n_paths=paths, n_certify=n_certify,
                                    seed=seed, out=out, lang=lang)
-    for s in sentences:
-        click.echo(s)
+    _echo(sentences)
     click.echo(f"wrote {folder}")
 
 
@@ -461,20 +423,8 @@ def goal(scenario, target, unit, prob, budget, base_name, value, all_levels, all
 @click.option("--dry-run", is_flag=True, help="Check and show the block; do not change the file.")
 def add(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run):
     """Add a newly published figure to a scenario file (an [[observations]] block)."""
-    from .add import add_figure
     a = add_figure(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run)
-    if a.duplicate_of:
-        click.echo(f"{scenario}: already recorded: {a.duplicate_of}; nothing added")
-        return
-    click.echo(f"{'would add' if dry_run else 'added'} to {scenario}:")
-    for line in a.block.splitlines():
-        click.echo(f"  {line}")
-    for s in a.supersedes:
-        click.echo(f"supersedes {s}")
-    if a.row.is_actual:
-        click.echo("the next run fits it" if a.fitted else f"listed in the next run, not fitted: {a.why_not}")
-    for t, phrase in a.targets:
-        click.echo(f"target {t.unit} {t.indicator} {t.year} {t.value:,.0f}: {phrase}")
+    _echo(a.lines(scenario, dry_run))
 
 
 @main.command()
@@ -485,14 +435,8 @@ def add(scenario, unit, indicator, year, value, source, passage, kind, bound, dr
 @click.option("--lang", type=LANG, default="zh", show_default=True, help="Language.")
 def compare(run_a, run_b, paths, fits, lang):
     """What changed between two runs, and why (new data, priors and start levels, levers, noise)."""
-    from .compare import lines, write_compare
     folder, df, summary = write_compare(run_a, run_b, paths, fits, lang, progress=lambda m: click.echo(f"compare: {m}"))
-    changed = summary["groups_changed"]
-    click.echo("changed between the runs: " + (", ".join(changed) if changed else "no inputs (Monte Carlo noise only)"))
-    for note in summary["notes"]:
-        click.echo(note)
-    for line in lines(df, summary, lang):
-        click.echo(line)
+    _echo(compare_screen(df, summary, lang))
     click.echo(f"wrote {folder}")
 
 
@@ -503,7 +447,6 @@ def compare(run_a, run_b, paths, fits, lang):
               help="A folder written by 'sim goal' whose answers go into the report's 'what it would take'.")
 def report(run_folder, lang, goal_folder):
     """Re-render a finished run's figures, report_<lang>.html and report_<lang>.xlsx (no simulation)."""
-    from .report import rerender
     rerender(run_folder, lang, goal_folder)
     shown = run_folder.rstrip("/") or "/"
     click.echo(f"wrote {shown}/report_{lang}.html and {shown}/report_{lang}.xlsx")

@@ -306,6 +306,13 @@ def _num(v) -> float:
 
 
 # ---- sentences and the figure ---------------------------------------------------------------------
+def screen(df: pd.DataFrame, summary: dict, lang: str = "en") -> list[str]:
+    """What ``sim compare`` prints: which inputs changed, the notes, then :func:`lines`."""
+    changed = summary["groups_changed"]
+    out = ["changed between the runs: " + (", ".join(changed) if changed else "no inputs (Monte Carlo noise only)")]
+    return out + list(summary["notes"]) + lines(df, summary, lang)
+
+
 def lines(df: pd.DataFrame, summary: dict, lang: str = "en") -> list[str]:
     """One line per target of the main unit under the baseline: P(met) and median before and
     after, with the attribution."""

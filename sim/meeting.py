@@ -11,7 +11,9 @@ import math
 import pandas as pd
 
 from .results import is_scored, target_phrase
+from .rundata import load_run
 from .text import M, money, num, pct, tr
+from .update import terminal_lines
 
 def headline(rd):
     """The headline target as (unit, indicator, year, target), or None."""
@@ -311,6 +313,17 @@ def target_lines(rd, lang: str) -> list[str]:
                 out.append(tr("term_line", lang, pol=rd.policy_label(pol, lang), unit=rd.unit_label(unit, lang),
                               year=int(year), ind=rd.ind_label(ind, lang), target=num(r.target), p=pct(r.p_met),
                               se=f"{100 * r.mc_se:.1f}%", median=num(r["median"]), caveats=cav))
+    return out
+
+
+def run_screen(folder, lang: str, reused: bool, verbose: bool = False) -> list[str]:
+    """Every line ``sim run`` prints after writing ``folder``: the one screen (see
+    :func:`terminal`), how the forecast moved since the previous run, the folder written."""
+    out = terminal(load_run(folder), lang, reused, verbose) + terminal_lines(folder, lang)
+    files = M["comma"][lang].join(p.name for p in sorted(folder.glob("report_*")))
+    out.append(tr("term_wrote", lang, path=folder, files=files or "csv"))
+    if not verbose:
+        out.append(tr("term_more", lang))
     return out
 
 
