@@ -576,7 +576,8 @@ def required_rates(ev: Evaluator, prob: float):
             out.append(dict(kind="rate", id=name, base=before, required=np.nan, reachable=False))
             continue
         d = grid[k]
-        after = float(expit(logit(before) + d)) if name in ev.sc.structure.prob_params else before * np.exp(d)
+        is_prob = np.array(name in ev.sc.structure.prob_params)
+        after = float(from_link(to_link(before, is_prob) + d, is_prob))   # the shift on the rate's link scale
         out.append(dict(kind="rate", id=name, base=before, required=after, reachable=True))
     return out
 

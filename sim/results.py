@@ -7,13 +7,18 @@ The Monte Carlo error of a probability p over P paths is sqrt(p (1 - p) / P).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .observations import actual_of
-from .scenario import BASE_POLICY
+from .calibrate import Calibration
+from .scenario import BASE_POLICY, Scenario
 from .text import pct
+
+if TYPE_CHECKING:   # sim.project builds Results (it imports this module when it runs)
+    from .project import Paths, Simulated
 
 
 def _num(v: float) -> str:
@@ -79,16 +84,19 @@ class Results:
         The seed and number of paths P.
     """
 
-    scenario: object
-    calibration: object
+    scenario: Scenario
+    calibration: Calibration
     T: int
     years: tuple[int, ...]
-    sims: tuple
-    paths: object
+    sims: tuple[Simulated, ...]
+    paths: Paths
     seed: int
     n_paths: int
+    # (policy, unit, indicator) -> (years, paths) values, filled on first use; not part of
+    # the value (compare=False): the same inputs give the same tables
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
-    sensitivity: object = None      # targets frame with the sensitivity columns, if computed
+    # the targets table with each sensitivity variant's P(met) (sim.sensitivity), if computed
+    sensitivity: pd.DataFrame | None = None
 
     # ---- access ---------------------------------------------------------------------
     def policy_names(self):
