@@ -63,22 +63,22 @@ class Number(click.ParamType):
             return f"{what} <= {fmt(self.hi)}"
         return what
 
-    def convert(self, value, param, ctx):
+    def parse(self, value):
+        """The number a value spells (ValueError or OverflowError if it spells none)."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            v = value
-        else:
-            text = str(value).strip()
-            try:
-                if self.integer:
-                    if not re.fullmatch(r"[+-]?[0-9][0-9_]*", text):
-                        raise ValueError(text)
-                    v = int(text)
-                else:
-                    if not re.fullmatch(r"[+-]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text):
-                        raise ValueError(text)
-                    v = float(text)
-            except (ValueError, OverflowError):
-                self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
+            return value
+        text = str(value).strip()
+        pattern = r"[+-]?[0-9][0-9_]*" if self.integer else \
+            r"[+-]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+        if not re.fullmatch(pattern, text):
+            raise ValueError(text)
+        return int(text) if self.integer else float(text)
+
+    def convert(self, value, param, ctx):
+        try:
+            v = self.parse(value)
+        except (ValueError, OverflowError):
+            self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
         if not self.integer and not math.isfinite(v):
             self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
         if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
@@ -136,7 +136,6 @@ class SimGroup(click.Group):
         return code
 
     def _main(self, args, prog_name, complete_var, **extra) -> int:
-        debug = bool(os.environ.get("SIM_DEBUG"))
         argv = list(sys.argv[1:] if args is None else args)
         try:
             with _signals():
@@ -144,52 +143,69 @@ class SimGroup(click.Group):
             return rv if isinstance(rv, int) else 0
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except (Interrupted, KeyboardInterrupt, click.Abort) as exc:
-            signum = getattr(exc, "signum", None)
-            if signum is None and isinstance(exc, click.Abort) and isinstance(exc.__context__, Interrupted):
-                signum = exc.__context__.signum
-            _err("interrupted; nothing written")
-            return 128 + (signum or signal.SIGINT)
-        except click.exceptions.NoArgsIsHelpError if hasattr(click.exceptions, "NoArgsIsHelpError") else () as exc:
-            click.echo(exc.ctx.get_help())
-            return 0
-        except click.UsageError as exc:
-            command = next((a for a in argv if a in self.commands), None)
-            _err("error: " + _usage_sentence(exc, f"sim {command}" if command else "sim"))
-            return EXIT_INPUT
-        except SimError as exc:
-            _err(f"error: {exc}")
-            return EXIT_INPUT
-        except MemoryError:
-            _err("error: --paths: expected a run that fits in this machine's memory, got out of memory; "
-                 "use fewer --paths.")
-            return EXIT_INPUT
-        except BrokenPipeError:
-            with contextlib.suppress(OSError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-            return 141
-        except OSError as exc:
-            if debug:
-                raise
-            where = exc.filename or "output"
-            _err("error: " + sentence(f"{where}: expected a file sim can read or write, got "
-                                      f"{exc.strerror or type(exc).__name__}; nothing written"))
-            return EXIT_INPUT
-        except click.ClickException as exc:
-            _err("error: " + sentence(exc.format_message()))
-            return EXIT_INPUT
-        except Exception as exc:   # noqa: BLE001  (a bug: still one line, never a traceback)
-            signum = _interrupted_inside(exc)
-            if signum is not None:   # Ctrl-C landed inside compiled code (numba): still an interrupt
-                _err("interrupted; nothing written")
-                return 128 + signum
-            if debug:
-                raise
-            msg = " ".join(str(exc).split())[:200]
-            _err("error: " + sentence(f"internal error ({type(exc).__name__}: {msg}); nothing written; "
-                                      "rerun with SIM_DEBUG=1 for the traceback and report it"))
-            return EXIT_BUG
+        except (Interrupted, KeyboardInterrupt, click.Abort, Exception) as exc:   # noqa: BLE001
+            return _failure(exc, argv, self.commands)
+
+
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())   # click >= 8.2: 'sim' alone shows the help
+
+
+def _failure(exc: BaseException, argv: list, commands) -> int:
+    """Print the one line of a failed command (see the module docstring); its exit status."""
+    if isinstance(exc, (Interrupted, KeyboardInterrupt, click.Abort)):
+        signum = getattr(exc, "signum", None)
+        if signum is None and isinstance(exc, click.Abort) and isinstance(exc.__context__, Interrupted):
+            signum = exc.__context__.signum
+        return _interrupted(signum or signal.SIGINT)
+    if isinstance(exc, _NO_ARGS):
+        click.echo(exc.ctx.get_help())
+        return 0
+    if isinstance(exc, click.UsageError):
+        command = next((a for a in argv if a in commands), None)
+        _err("error: " + _usage_sentence(exc, f"sim {command}" if command else "sim"))
+        return EXIT_INPUT
+    return _error(exc, bool(os.environ.get("SIM_DEBUG")))
+
+
+def _interrupted(signum: int) -> int:
+    _err("interrupted; nothing written")
+    return 128 + signum
+
+
+def _error(exc: Exception, debug: bool) -> int:
+    """An error that is not about the command line's syntax: input, memory, files, or a bug."""
+    if isinstance(exc, SimError):
+        _err(f"error: {exc}")
+        return EXIT_INPUT
+    if isinstance(exc, MemoryError):
+        _err("error: --paths: expected a run that fits in this machine's memory, got out of memory; "
+             "use fewer --paths.")
+        return EXIT_INPUT
+    if isinstance(exc, BrokenPipeError):
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    if isinstance(exc, OSError) and not debug:
+        _err("error: " + sentence(f"{exc.filename or 'output'}: expected a file sim can read or write, got "
+                                  f"{exc.strerror or type(exc).__name__}; nothing written"))
+        return EXIT_INPUT
+    return _other_error(exc, debug)
+
+
+def _other_error(exc: Exception, debug: bool) -> int:
+    if isinstance(exc, click.ClickException) and not isinstance(exc, OSError):
+        _err("error: " + sentence(exc.format_message()))
+        return EXIT_INPUT
+    signum = _interrupted_inside(exc)
+    if signum is not None:   # Ctrl-C landed inside compiled code (numba): still an interrupt
+        return _interrupted(signum)
+    if debug:
+        raise exc
+    msg = " ".join(str(exc).split())[:200]   # a bug: still one line, never a traceback
+    _err("error: " + sentence(f"internal error ({type(exc).__name__}: {msg}); nothing written; "
+                              "rerun with SIM_DEBUG=1 for the traceback and report it"))
+    return EXIT_BUG
 
 
 def _interrupted_inside(exc: BaseException) -> int | None:
@@ -216,24 +232,9 @@ def _usage_sentence(exc: click.UsageError, fallback: str = "sim") -> str:
     cmd = ctx.command_path if ctx is not None else fallback
     if cmd == "sim" and fallback != "sim":   # an option error is reported with the group's context
         cmd = fallback
-    msg = exc.format_message() if not isinstance(exc, click.BadParameter) else exc.message
-    if isinstance(exc, click.NoSuchOption):
-        opts = sorted({o for p in (ctx.command.params if ctx else []) for o in p.opts if o.startswith("-")}
-                      | {"--help"})
-        hint = did_you_mean(exc.option_name, opts)
-        return sentence(f"{cmd}: {exc.option_name}: expected one of {', '.join(opts)}, got an unknown option"
-                        + (f"; {hint}" if hint else ""))
-    if isinstance(exc, click.MissingParameter):
-        p = exc.param
-        name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else "argument"
-        what = {"scenario": "a scenario file", "run_folder": "a run folder"}.get(getattr(p, "name", ""), "a value")
-        return sentence(f"{cmd}: {name}: expected {what}, got nothing")
-    if isinstance(exc, click.BadParameter):
-        p = exc.param
-        name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else \
-            (exc.param_hint or "option")
-        text = msg if msg.startswith("expected") else f"expected a valid value, got {msg[0].lower() + msg[1:]}"
-        return sentence(f"{cmd}: {name}: {text}")
+    if isinstance(exc, (click.NoSuchOption, click.MissingParameter, click.BadParameter)):
+        return _option_sentence(exc, cmd)
+    msg = exc.format_message()
     if isinstance(exc, click.BadOptionUsage):
         if "requires an argument" in msg:
             return sentence(f"{cmd}: {exc.option_name}: expected a value after the option, got nothing")
@@ -242,6 +243,27 @@ def _usage_sentence(exc: click.UsageError, fallback: str = "sim") -> str:
     if m:
         return sentence(f"{cmd}: arguments: expected only the ones in '{cmd} --help', got an extra {_quote(m.group(1))}")
     return sentence(f"{cmd}: {msg}")
+
+
+def _option_sentence(exc: click.UsageError, cmd: str) -> str:
+    """An unknown option, a missing argument or a bad value, in the one template."""
+    ctx = exc.ctx
+    if isinstance(exc, click.NoSuchOption):
+        opts = sorted({o for p in (ctx.command.params if ctx else []) for o in p.opts if o.startswith("-")}
+                      | {"--help"})
+        hint = did_you_mean(exc.option_name, opts)
+        return sentence(f"{cmd}: {exc.option_name}: expected one of {', '.join(opts)}, got an unknown option"
+                        + (f"; {hint}" if hint else ""))
+    p = exc.param
+    if isinstance(exc, click.MissingParameter):
+        name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else "argument"
+        what = {"scenario": "a scenario file", "run_folder": "a run folder"}.get(getattr(p, "name", ""), "a value")
+        return sentence(f"{cmd}: {name}: expected {what}, got nothing")
+    name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else \
+        (exc.param_hint or "option")
+    msg = exc.message
+    text = msg if msg.startswith("expected") else f"expected a valid value, got {msg[0].lower() + msg[1:]}"
+    return sentence(f"{cmd}: {name}: {text}")
 
 
 _ACTIVE = []   # pids of processes whose handlers are installed by _signals()
