@@ -35,6 +35,18 @@ class Added:
     why_not: str = ""
     targets: tuple = ()       # (target row, phrase) of targets this actual settles
 
+    def lines(self, shown: str, dry_run: bool) -> list[str]:
+        """What ``sim add`` prints about the figure (``shown``: the scenario file as named)."""
+        if self.duplicate_of:
+            return [f"{shown}: already recorded: {self.duplicate_of}; nothing added"]
+        out = [f"{'would add' if dry_run else 'added'} to {shown}:"]
+        out += [f"  {line}" for line in self.block.splitlines()]
+        out += [f"supersedes {s}" for s in self.supersedes]
+        if self.row.is_actual:
+            out.append("the next run fits it" if self.fitted else f"listed in the next run, not fitted: {self.why_not}")
+        out += [f"target {t.unit} {t.indicator} {t.year} {t.value:,.0f}: {phrase}" for t, phrase in self.targets]
+        return out
+
 
 def parse_value(text: str, bound: str | None, file: str) -> tuple[float, str]:
     """'1010', '1,010', '1010.0', '> 480' or '>=480' (a lower bound) -> (value, bound)."""
@@ -88,7 +100,7 @@ def add_figure(path: str | Path, unit: str, indicator: str, year, value, source:
     if not str(source).strip():
         raise InputError(shown, "--source", "where the figure was published (a document, a release)", "an empty text")
     if not indicator or not indicator.replace("_", "").isalnum() or indicator.lower() != indicator:
-        raise InputError(shown, "--indicator", "a snake_case indicator id such as hte_valid", repr(indicator))
+        raise InputError(shown, "--indicator", f"a snake_case indicator id such as {sc.structure.headline}", repr(indicator))
     given = passage is not None and str(passage).strip() != ""
     row = Row(unit, indicator, y, v, kind, "", "", str(source).strip(), str(passage).strip() if given else NO_PASSAGE,
               "", path.name, bound)

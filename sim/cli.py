@@ -17,10 +17,24 @@ import os
 import re
 import signal
 import sys
+import threading
+from pathlib import Path
 
 import click
 
+from .add import add_figure
+from .backtest import run_backtest
+from .compare import screen as compare_screen, write_compare
+from .data import describe
 from .errors import InputError, Interrupted, SimError, did_you_mean, sentence
+from .goals import answer
+from .meeting import calibration_lines, run_screen
+from .observations import fit_status
+from .progress import stage
+from .report import check_writable, rerender, run_scenario, write_calibration
+from .resources import check_memory
+from .scenario import BASE_POLICY, load_scenario
+from .text import tr
 
 EXIT_INPUT, EXIT_BUG = 2, 1
 
@@ -49,22 +63,22 @@ class Number(click.ParamType):
             return f"{what} <= {fmt(self.hi)}"
         return what
 
-    def convert(self, value, param, ctx):
+    def parse(self, value):
+        """The number a value spells (ValueError or OverflowError if it spells none)."""
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            v = value
-        else:
-            text = str(value).strip()
-            try:
-                if self.integer:
-                    if not re.fullmatch(r"[+-]?[0-9][0-9_]*", text):
-                        raise ValueError(text)
-                    v = int(text)
-                else:
-                    if not re.fullmatch(r"[+-]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)([eE][+-]?[0-9]+)?", text):
-                        raise ValueError(text)
-                    v = float(text)
-            except (ValueError, OverflowError):
-                self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
+            return value
+        text = str(value).strip()
+        pattern = r"[+-]?[0-9][0-9_]*" if self.integer else \
+            r"[+-]?([0-9][0-9_]*\.?[0-9_]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+        if not re.fullmatch(pattern, text):
+            raise ValueError(text)
+        return int(text) if self.integer else float(text)
+
+    def convert(self, value, param, ctx):
+        try:
+            v = self.parse(value)
+        except (ValueError, OverflowError):
+            self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
         if not self.integer and not math.isfinite(v):
             self.fail(f"expected {self.expected()}, got {_quote(value)}", param, ctx)
         if (self.lo is not None and v < self.lo) or (self.hi is not None and v > self.hi):
@@ -122,7 +136,6 @@ class SimGroup(click.Group):
         return code
 
     def _main(self, args, prog_name, complete_var, **extra) -> int:
-        debug = bool(os.environ.get("SIM_DEBUG"))
         argv = list(sys.argv[1:] if args is None else args)
         try:
             with _signals():
@@ -130,65 +143,84 @@ class SimGroup(click.Group):
             return rv if isinstance(rv, int) else 0
         except SystemExit as exc:
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        except (Interrupted, KeyboardInterrupt, click.Abort) as exc:
-            signum = getattr(exc, "signum", None)
-            if signum is None and isinstance(exc, click.Abort) and isinstance(exc.__context__, Interrupted):
-                signum = exc.__context__.signum
-            _err("interrupted; nothing written")
-            return 128 + (signum or signal.SIGINT)
-        except click.exceptions.NoArgsIsHelpError if hasattr(click.exceptions, "NoArgsIsHelpError") else () as exc:
-            click.echo(exc.ctx.get_help())
-            return 0
-        except click.UsageError as exc:
-            command = next((a for a in argv if a in self.commands), None)
-            _err("error: " + _usage_sentence(exc, f"sim {command}" if command else "sim"))
-            return EXIT_INPUT
-        except SimError as exc:
-            _err(f"error: {exc}")
-            return EXIT_INPUT
-        except MemoryError:
-            _err("error: --paths: expected a run that fits in this machine's memory, got out of memory; "
-                 "use fewer --paths.")
-            return EXIT_INPUT
-        except BrokenPipeError:
-            with contextlib.suppress(OSError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-            return 141
-        except OSError as exc:
-            if debug:
-                raise
-            where = exc.filename or "output"
-            _err("error: " + sentence(f"{where}: expected a file sim can read or write, got "
-                                      f"{exc.strerror or type(exc).__name__}; nothing written"))
-            return EXIT_INPUT
-        except click.ClickException as exc:
-            _err("error: " + sentence(exc.format_message()))
-            return EXIT_INPUT
-        except Exception as exc:   # noqa: BLE001  (a bug: still one line, never a traceback)
-            stop = _interrupt_in_chain(exc)
-            if stop is not None:   # a signal that arrived inside compiled code surfaces as its cause
-                _err("interrupted; nothing written")
-                return 128 + (getattr(stop, "signum", None) or signal.SIGINT)
-            if debug:
-                raise
-            msg = " ".join(str(exc).split())[:200]
-            _err("error: " + sentence(f"internal error ({type(exc).__name__}: {msg}); nothing written; "
-                                      "rerun with SIM_DEBUG=1 for the traceback and report it"))
-            return EXIT_BUG
+        except (Interrupted, KeyboardInterrupt, click.Abort, Exception) as exc:   # noqa: BLE001
+            return _failure(exc, argv, self.commands)
 
 
-def _interrupt_in_chain(exc: BaseException):
-    """The Interrupted or KeyboardInterrupt among an exception's causes and contexts, if any
-    (numba reports an exception raised by a signal handler during a compiled call as a
-    SystemError whose context is that exception)."""
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())   # click >= 8.2: 'sim' alone shows the help
+
+
+def _failure(exc: BaseException, argv: list, commands) -> int:
+    """Print the one line of a failed command (see the module docstring); its exit status."""
+    if isinstance(exc, (Interrupted, KeyboardInterrupt, click.Abort)):
+        signum = getattr(exc, "signum", None)
+        if signum is None and isinstance(exc, click.Abort) and isinstance(exc.__context__, Interrupted):
+            signum = exc.__context__.signum
+        return _interrupted(signum or signal.SIGINT)
+    if isinstance(exc, _NO_ARGS):
+        click.echo(exc.ctx.get_help())
+        return 0
+    if isinstance(exc, click.UsageError):
+        command = next((a for a in argv if a in commands), None)
+        _err("error: " + _usage_sentence(exc, f"sim {command}" if command else "sim"))
+        return EXIT_INPUT
+    return _error(exc, bool(os.environ.get("SIM_DEBUG")))
+
+
+def _interrupted(signum: int) -> int:
+    _err("interrupted; nothing written")
+    return 128 + signum
+
+
+def _error(exc: Exception, debug: bool) -> int:
+    """An error that is not about the command line's syntax: input, memory, files, or a bug."""
+    if isinstance(exc, SimError):
+        _err(f"error: {exc}")
+        return EXIT_INPUT
+    if isinstance(exc, MemoryError):
+        _err("error: --paths: expected a run that fits in this machine's memory, got out of memory; "
+             "use fewer --paths.")
+        return EXIT_INPUT
+    if isinstance(exc, BrokenPipeError):
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    if isinstance(exc, OSError) and not debug:
+        _err("error: " + sentence(f"{exc.filename or 'output'}: expected a file sim can read or write, got "
+                                  f"{exc.strerror or type(exc).__name__}; nothing written"))
+        return EXIT_INPUT
+    return _other_error(exc, debug)
+
+
+def _other_error(exc: Exception, debug: bool) -> int:
+    if isinstance(exc, click.ClickException) and not isinstance(exc, OSError):
+        _err("error: " + sentence(exc.format_message()))
+        return EXIT_INPUT
+    signum = _interrupted_inside(exc)
+    if signum is not None:   # Ctrl-C landed inside compiled code (numba): still an interrupt
+        return _interrupted(signum)
+    if debug:
+        raise exc
+    msg = " ".join(str(exc).split())[:200]   # a bug: still one line, never a traceback
+    _err("error: " + sentence(f"internal error ({type(exc).__name__}: {msg}); nothing written; "
+                              "rerun with SIM_DEBUG=1 for the traceback and report it"))
+    return EXIT_BUG
+
+
+def _interrupted_inside(exc: BaseException) -> int | None:
+    """The signal number when ``exc`` was caused by an interrupt (a SystemError of compiled
+    code that returned while the signal handler's exception was set), else None."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, (Interrupted, KeyboardInterrupt)):
-            return exc
+        if isinstance(exc, Interrupted):
+            return exc.signum or signal.SIGINT
+        if isinstance(exc, KeyboardInterrupt):
+            return signal.SIGINT
         exc = exc.__cause__ or exc.__context__
     return None
+
 
 
 def _err(line: str) -> None:
@@ -201,24 +233,9 @@ def _usage_sentence(exc: click.UsageError, fallback: str = "sim") -> str:
     cmd = ctx.command_path if ctx is not None else fallback
     if cmd == "sim" and fallback != "sim":   # an option error is reported with the group's context
         cmd = fallback
-    msg = exc.format_message() if not isinstance(exc, click.BadParameter) else exc.message
-    if isinstance(exc, click.NoSuchOption):
-        opts = sorted({o for p in (ctx.command.params if ctx else []) for o in p.opts if o.startswith("-")}
-                      | {"--help"})
-        hint = did_you_mean(exc.option_name, opts)
-        return sentence(f"{cmd}: {exc.option_name}: expected one of {', '.join(opts)}, got an unknown option"
-                        + (f"; {hint}" if hint else ""))
-    if isinstance(exc, click.MissingParameter):
-        p = exc.param
-        name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else "argument"
-        what = {"scenario": "a scenario file", "run_folder": "a run folder"}.get(getattr(p, "name", ""), "a value")
-        return sentence(f"{cmd}: {name}: expected {what}, got nothing")
-    if isinstance(exc, click.BadParameter):
-        p = exc.param
-        name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else \
-            (exc.param_hint or "option")
-        text = msg if msg.startswith("expected") else f"expected a valid value, got {msg[0].lower() + msg[1:]}"
-        return sentence(f"{cmd}: {name}: {text}")
+    if isinstance(exc, (click.NoSuchOption, click.MissingParameter, click.BadParameter)):
+        return _option_sentence(exc, cmd)
+    msg = exc.format_message()
     if isinstance(exc, click.BadOptionUsage):
         if "requires an argument" in msg:
             return sentence(f"{cmd}: {exc.option_name}: expected a value after the option, got nothing")
@@ -227,6 +244,27 @@ def _usage_sentence(exc: click.UsageError, fallback: str = "sim") -> str:
     if m:
         return sentence(f"{cmd}: arguments: expected only the ones in '{cmd} --help', got an extra {_quote(m.group(1))}")
     return sentence(f"{cmd}: {msg}")
+
+
+def _option_sentence(exc: click.UsageError, cmd: str) -> str:
+    """An unknown option, a missing argument or a bad value, in the one template."""
+    ctx = exc.ctx
+    if isinstance(exc, click.NoSuchOption):
+        opts = sorted({o for p in (ctx.command.params if ctx else []) for o in p.opts if o.startswith("-")}
+                      | {"--help"})
+        hint = did_you_mean(exc.option_name, opts)
+        return sentence(f"{cmd}: {exc.option_name}: expected one of {', '.join(opts)}, got an unknown option"
+                        + (f"; {hint}" if hint else ""))
+    p = exc.param
+    if isinstance(exc, click.MissingParameter):
+        name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else "argument"
+        what = {"scenario": "a scenario file", "run_folder": "a run folder"}.get(getattr(p, "name", ""), "a value")
+        return sentence(f"{cmd}: {name}: expected {what}, got nothing")
+    name = (p.opts[0] if p.opts and p.opts[0].startswith("-") else p.human_readable_name) if p else \
+        (exc.param_hint or "option")
+    msg = exc.message
+    text = msg if msg.startswith("expected") else f"expected a valid value, got {msg[0].lower() + msg[1:]}"
+    return sentence(f"{cmd}: {name}: {text}")
 
 
 _ACTIVE = []   # pids of processes whose handlers are installed by _signals()
@@ -249,7 +287,6 @@ if hasattr(os, "register_at_fork"):
 def _signals():
     """SIGINT and SIGTERM raise :class:`Interrupted` in this process, so that every
     ``finally`` and cleanup runs (see :func:`_child_defaults` for forked workers)."""
-    import threading
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -275,11 +312,6 @@ def main():
 
 def _prepare(scenario: str, out: str | None, paths: int | None = None, what: str = "run", extra: float = 0.0):
     """Load and check the scenario, then (before any work) the output folder and memory."""
-    from pathlib import Path
-
-    from .report import check_writable
-    from .resources import check_memory
-    from .scenario import load_scenario
     sc = load_scenario(scenario)
     if what != "calibrate":
         # 'sim goal' certifies its answer with the file's run.paths
@@ -299,20 +331,21 @@ def _fit_note(line: str) -> None:
     click.echo(f"calibration: {line}")
 
 
+def _echo(lines) -> None:
+    for line in lines:
+        click.echo(line)
+
+
 @main.command()
 @click.argument("scenario")
 def check(scenario):
     """Validate a scenario file and every data file it names (no simulation)."""
-    from .data import describe
-    from .observations import fit_status
-    from .scenario import load_scenario
     sc = load_scenario(scenario)
     click.echo(f"{scenario}: ok: unit {sc.unit} ({len(sc.parts)} sub-units), {len(sc.policies)} scenarios, "
                f"{len(sc.levers)} levers, {len(sc.targets)} targets, "
                f"{sum(len(sc.actuals(u)) for u in sc.fit_units)} actuals to fit")
-    for r, fitted, why in fit_status(sc):   # the scenario file's own figures that the fit will not use
-        if r.origin != "ledger" and not fitted:
-            click.echo(f"not fitted: {describe(r)}: {why}")
+    # the scenario file's own figures that the fit will not use
+    _echo(f"not fitted: {describe(r)}: {why}" for r, fitted, why in fit_status(sc) if r.origin != "ledger" and not fitted)
 
 
 @main.command()
@@ -328,41 +361,10 @@ def check(scenario):
 @click.option("-v", "--verbose", is_flag=True, help="Also print every target and scenario, and the calibration notes.")
 def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity, verbose):
     """Calibrate, project every scenario, and write a new run folder."""
-    from .calibrate import cached_fit
-    from .meeting import terminal
-    from .progress import stage
-    from .project import project
-    from .report import write_run
-    from .rundata import load_run
-    from .text import M, tr
-    from .update import terminal_lines
     sc = _prepare(scenario, out, paths, extra=0.5 if sensitivity else 0.0)
-    with stage(tr("stage_fit", lang)):
-        cal, key, reused = cached_fit(sc, seed=seed, use_cache=not refit, notify=_fit_note)
-    with stage(tr("stage_project", lang)):
-        res = project(sc, cal, n_paths=paths, seed=seed)
-        if sensitivity:
-            import dataclasses
-
-            from .sensitivity import sensitivity as run_sensitivity
-            sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
-            res = dataclasses.replace(res, sensitivity=sens)
-    dest = write_run(res, out, lang=lang, figures=not no_figures)
-    rd = load_run(dest)
-    for line in terminal(rd, lang, reused, verbose):
-        click.echo(line)
-    for line in terminal_lines(dest, lang):
-        click.echo(line)
-    files = M["comma"][lang].join(p.name for p in sorted(dest.glob("report_*")))
-    click.echo(tr("term_wrote", lang, path=dest, files=files or "csv"))
-    if not verbose:
-        click.echo(tr("term_more", lang))
-
-
-def _labels(sc):
-    units = {u: {"zh": x.zh, "en": x.en} for u, x in sc.units.items()}
-    inds = {k: {"zh": v.zh, "en": v.en} for k, v in sc.structure.indicators.items()}
-    return units, inds
+    dest, reused = run_scenario(sc, out, paths=paths, seed=seed, lang=lang, figures=not no_figures, refit=refit,
+                                sensitivity=sensitivity, notify=_fit_note)
+    _echo(run_screen(dest, lang, reused, verbose))
 
 
 @main.command()
@@ -373,36 +375,11 @@ def _labels(sc):
 def calibrate(scenario, out, lang, refit):
     """Fit and report: which rates the data pin down, fitted vs published values, and the
     growth the priors alone imply against the regional evidence."""
-    from pathlib import Path
-
-    from . import figures as fg
-    from .calibrate import cached_fit, fitted_vs_published
-    from .meeting import calibration_lines
-    from .prior_predictive import evidence, growth_table
-    from .progress import stage
-    from .report import new_folder, write_csv
-    from .text import tr
     sc = _prepare(scenario, out, what="calibrate")
-    with stage(tr("stage_fit", lang)):
-        cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True, notify=_fit_note)
-    summ = cal.summary()
-    fv = fitted_vs_published(sc, cal)
-    pp, ev = growth_table(sc, seed=sc.seed), evidence(sc)
-    with new_folder(Path(out) / Path(scenario).stem, "calibrate") as f:
-        d = f["path"]
-        write_csv(summ, d / "calibration.csv", "%.6g")
-        write_csv(fv, d / "fitted.csv", "%.4f")
-        write_csv(pp, d / "prior_predictive.csv", "%.4f")
-        units, inds = _labels(sc)
-        fg.save(fg.prior_predictive_chart(pp, ev, units, inds, sc.structure.headline, lang),
-                str(d / "prior_predictive"), svg=True)
-        rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
-        fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units).flat[0], str(d / "prior_vs_posterior"), svg=True)
-        if len(fv):
-            fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
-    for line in calibration_lines(sc, cal, summ, key, reused, lang):
-        click.echo(line)
-    click.echo(tr("cal_wrote", lang, path=f["path"]))
+    folder, cal, summ, key, reused = write_calibration(sc, Path(out) / Path(scenario).stem, lang, refit,
+                                                       notify=_fit_note)
+    _echo(calibration_lines(sc, cal, summ, key, reused, lang))
+    click.echo(tr("cal_wrote", lang, path=folder))
 
 
 @main.command()
@@ -418,25 +395,21 @@ def calibrate(scenario, out, lang, refit):
 def backtest(scenario, until, leave, paths, seed, out, lang):
     """Score the model's forecasts against actuals it did not see: fit up to a year, or
     leave a whole district out."""
-    from .backtest import run_backtest
-    from .progress import stage
-    from .text import tr
     _prepare(scenario, out, paths)
     with stage(tr("stage_backtest", lang)):
         folder, lines = run_backtest(scenario, until, leave, paths, seed, out, lang)
-    for line in lines:
-        click.echo(line)
+    _echo(lines)
     click.echo(f"wrote {folder}")
 
 
 @main.command()
 @click.argument("scenario")
 @click.option("--target", "target", default=None,
-              help="INDICATOR@YEAR, e.g. hte_valid@2026 (default: the main unit's headline target in its latest year).")
+              help="INDICATOR@YEAR, an indicator of the structure file and a year (default: the main unit's headline target in its latest year).")
 @click.option("--unit", default=None, help="Unit (default: the scenario's main unit).")
 @click.option("--prob", type=Number(0.01, 0.99), default=0.8, show_default=True)
 @click.option("--budget", type=Number(0, None), default=None, help="Budget to the target year, 10k yuan.")
-@click.option("--base", "base_name", default="baseline", show_default=True, help="Scenario the plan starts from.")
+@click.option("--base", "base_name", default=BASE_POLICY, show_default=True, help="Scenario the plan starts from.")
 @click.option("--value", type=Number(0, None), default=None, help="Target value (default: the ledger's target).")
 @click.option("--all-levels", is_flag=True, help="Vary the city's and the province's levers too (default: the district's own).")
 @click.option("--allow-cuts", is_flag=True, help="Let levers go below the base scenario's settings (default: only add).")
@@ -450,23 +423,19 @@ def backtest(scenario, until, leave, paths, seed, out, lang):
 def goal(scenario, target, unit, prob, budget, base_name, value, all_levels, allow_cuts, paths, n_certify, seed, out,
          lang):
     """What it would take to reach a target with a stated probability, and the cheapest way."""
-    from .goals import answer
-    from .progress import stage
-    from .text import tr
     _prepare(scenario, out, max(paths, n_certify or 0), what="goal")
     with stage(tr("stage_goal", lang)):
         folder, sentences = answer(scenario, target, unit, prob, value, base_name=base_name, budget=budget,
                                    all_levels=all_levels, allow_cuts=allow_cuts, n_paths=paths, n_certify=n_certify,
                                    seed=seed, out=out, lang=lang)
-    for s in sentences:
-        click.echo(s)
+    _echo(sentences)
     click.echo(f"wrote {folder}")
 
 
 @main.command()
 @click.argument("scenario")
 @click.option("--unit", required=True, help="Unit id, e.g. cixi or cixi_city.")
-@click.option("--indicator", required=True, help="Indicator id, e.g. hte_valid.")
+@click.option("--indicator", required=True, help="Indicator id, as the structure file declares it.")
 @click.option("--year", required=True, help="Year the figure is for, e.g. 2024.")
 @click.option("--value", required=True, help="The figure, e.g. 1010 (or '> 480' for a published lower bound).")
 @click.option("--source", required=True, help="Where it was published, e.g. 'bureau statistics 2025-01'.")
@@ -477,20 +446,8 @@ def goal(scenario, target, unit, prob, budget, base_name, value, all_levels, all
 @click.option("--dry-run", is_flag=True, help="Check and show the block; do not change the file.")
 def add(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run):
     """Add a newly published figure to a scenario file (an [[observations]] block)."""
-    from .add import add_figure
     a = add_figure(scenario, unit, indicator, year, value, source, passage, kind, bound, dry_run)
-    if a.duplicate_of:
-        click.echo(f"{scenario}: already recorded: {a.duplicate_of}; nothing added")
-        return
-    click.echo(f"{'would add' if dry_run else 'added'} to {scenario}:")
-    for line in a.block.splitlines():
-        click.echo(f"  {line}")
-    for s in a.supersedes:
-        click.echo(f"supersedes {s}")
-    if a.row.is_actual:
-        click.echo("the next run fits it" if a.fitted else f"listed in the next run, not fitted: {a.why_not}")
-    for t, phrase in a.targets:
-        click.echo(f"target {t.unit} {t.indicator} {t.year} {t.value:,.0f}: {phrase}")
+    _echo(a.lines(scenario, dry_run))
 
 
 @main.command()
@@ -501,14 +458,8 @@ def add(scenario, unit, indicator, year, value, source, passage, kind, bound, dr
 @click.option("--lang", type=LANG, default="zh", show_default=True, help="Language.")
 def compare(run_a, run_b, paths, fits, lang):
     """What changed between two runs, and why (new data, priors and start levels, levers, noise)."""
-    from .compare import lines, write_compare
     folder, df, summary = write_compare(run_a, run_b, paths, fits, lang, progress=lambda m: click.echo(f"compare: {m}"))
-    changed = summary["groups_changed"]
-    click.echo("changed between the runs: " + (", ".join(changed) if changed else "no inputs (Monte Carlo noise only)"))
-    for note in summary["notes"]:
-        click.echo(note)
-    for line in lines(df, summary, lang):
-        click.echo(line)
+    _echo(compare_screen(df, summary, lang))
     click.echo(f"wrote {folder}")
 
 
@@ -519,7 +470,6 @@ def compare(run_a, run_b, paths, fits, lang):
               help="A folder written by 'sim goal' whose answers go into the report's 'what it would take'.")
 def report(run_folder, lang, goal_folder):
     """Re-render a finished run's figures, report_<lang>.html and report_<lang>.xlsx (no simulation)."""
-    from .report import rerender
     rerender(run_folder, lang, goal_folder)
     shown = run_folder.rstrip("/") or "/"
     click.echo(f"wrote {shown}/report_{lang}.html and {shown}/report_{lang}.xlsx")

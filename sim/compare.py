@@ -44,6 +44,7 @@ import pandas as pd
 
 from .errors import InputError
 from .results import is_scored, target_phrase
+from .scenario import BASE_POLICY
 from .text import pct
 from .update import SNAPSHOT
 
@@ -305,14 +306,21 @@ def _num(v) -> float:
 
 
 # ---- sentences and the figure ---------------------------------------------------------------------
+def screen(df: pd.DataFrame, summary: dict, lang: str = "en") -> list[str]:
+    """What ``sim compare`` prints: which inputs changed, the notes, then :func:`lines`."""
+    changed = summary["groups_changed"]
+    out = ["changed between the runs: " + (", ".join(changed) if changed else "no inputs (Monte Carlo noise only)")]
+    return out + list(summary["notes"]) + lines(df, summary, lang)
+
+
 def lines(df: pd.DataFrame, summary: dict, lang: str = "en") -> list[str]:
     """One line per target of the main unit under the baseline: P(met) and median before and
     after, with the attribution."""
     lab = summary["labels"]
     k = 0 if lang == "zh" else 1
     out = []
-    sub = df[(df.unit == summary["unit"]) & (df.scenario == "baseline")]
-    pol = next((p[lang] for p in lab["policies"] if p["name"] == "baseline"), "baseline")
+    sub = df[(df.unit == summary["unit"]) & (df.scenario == BASE_POLICY)]
+    pol = next((p[lang] for p in lab["policies"] if p["name"] == BASE_POLICY), BASE_POLICY)
     for (unit, ind, year), g in sub.groupby(["unit", "indicator", "year"], sort=False):
         p, med = g[g.measure == "p_met"].iloc[0], g[g.measure == "median"].iloc[0]
         name = (f"[{pol}] {lab['units'][unit][lang]} {year}年{lab['indicators'][ind][lang]} 目标{p.target_after:,.0f}"
@@ -408,7 +416,7 @@ def write_compare(run_a, run_b, n_paths=None, fits_dir=None, lang: str = "zh", p
         (d / "compare.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         ht = summary.get("headline_target")
         if ht:
-            key = (ht["unit"], "baseline", ht["indicator"], ht["year"])
+            key = (ht["unit"], BASE_POLICY, ht["indicator"], ht["year"])
             sub = df[(df.unit == key[0]) & (df.scenario == key[1]) & (df.indicator == key[2]) & (df.year == key[3])]
             if len(sub) and sub.before.notna().all() and sub.after.notna().all():
                 axes = attribution_chart(df, summary, key, lang)

@@ -12,6 +12,7 @@ as ranges. Every word comes from :mod:`sim.text`.
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 import numpy as np
 
@@ -26,7 +27,6 @@ DASHES = ["-", (0, (6, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1.5, 2)), (0, (3, 1, 1, 
 MARKERS = ["o", "s", "D", "^", "v", "P", "X", "*"]
 TARGET = "#D55E00"
 GAIN, LOSS, NEUTRAL = "#0072B2", "#D55E00", "#999999"
-BASE = "baseline"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -151,7 +151,7 @@ def fan_chart(rd, unit: str, indicator: str, ax=None, lang: str = "zh"):
     ax = _new_ax(ax)
     pr = rd.projection
     pr = pr[(pr.unit == unit) & (pr.indicator == indicator)]
-    base = pr[pr.scenario == BASE].sort_values("year")
+    base = pr[pr.scenario == rd.base_policy].sort_values("year")
     x = base.year.to_numpy()
     ax.fill_between(x, base.p10, base.p90, color=COLORS[0], alpha=0.18, lw=0, label=t("band80", lang))
     ends = []
@@ -276,7 +276,7 @@ def cost_vs_extra(rd, ax=None, lang: str = "zh"):
                 fontsize=14, ha="right", va="bottom", zorder=2,
                 bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.85))
     ax.plot([0], [0], **{k: v for k, v in style(0).items() if k != "ls"}, ms=12, ls="none")
-    ax.annotate(rd.policy_label(BASE, lang), (0, 0), textcoords="offset points", xytext=(10, -18), fontsize=15,
+    ax.annotate(rd.policy_label(rd.base_policy, lang), (0, 0), textcoords="offset points", xytext=(10, -18), fontsize=15,
                 color=COLORS[0])
     for _, r in rk.iterrows():
         k = pols.index(r.scenario) if r.scenario in pols else 1
@@ -385,37 +385,36 @@ def cost_vs_probability(rd, ax=None, lang: str = "zh"):
     return ax
 
 
-WATERFALL = [("first", ("new_cert",), +1), ("relocated", ("relocated_in",), +1),
-             ("lapsed", ("expired_to_sme", "expired_exit"), -1), ("exits", ("hte_exit", "leader_exit"), -1)]
-
-
 def waterfall(rd, lang: str = "zh"):
-    """Components of change of valid HTE from the last actual year to the headline target
-    year, one panel per scenario (mean flows): start + first certifications + relocations
-    - lapsed certificates - exits = end. Returns the axes array."""
+    """Components of change of the headline stock from the last actual year to the headline
+    target year, one panel per scenario (mean flows): start, then each component the structure
+    file declares (``[[waterfall]]``: sums of flows that add or take away), then the end.
+    Returns the axes array."""
     setup(lang)
     ht = rd.manifest.get("headline_target")
     pols = rd.policy_names
     fig, axes = _grid(len(pols), 3, 4.6, sharey=True)
-    if not ht or rd.flows.empty or ht["year"] <= rd.manifest["last_actual_year"]:   # nothing projected
-        return axes
+    if not ht or rd.flows.empty or ht["year"] <= rd.manifest["last_actual_year"] or not rd.waterfall:
+        return axes   # nothing projected, or nothing declared
     T = rd.manifest["last_actual_year"]
     pr, fl = rd.projection, rd.flows
-    start = float(pr[(pr.unit == rd.main_unit) & (pr.indicator == "hte_valid") & (pr.scenario == BASE)
+    start = float(pr[(pr.unit == rd.main_unit) & (pr.indicator == rd.headline) & (pr.scenario == rd.base_policy)
                      & (pr.year == T)]["mean"].iloc[0])
     for ax, pol in zip(axes.flat, pols):
         level, labels = start, [t("wf_start", lang)]
         ax.bar(0, start, color=NEUTRAL, width=0.7)
         ax.text(0, start, num(start), ha="center", va="bottom", fontsize=14)
-        for k, (key, flows, sign) in enumerate(WATERFALL, start=1):
-            v = float(fl[(fl.scenario == pol) & fl.flow.isin(flows) & (fl.year > T) & (fl.year <= ht["year"])]["mean"].sum())
+        for k, comp in enumerate(rd.waterfall, start=1):
+            sign = comp["sign"]
+            v = float(fl[(fl.scenario == pol) & fl.flow.isin(comp["flows"]) & (fl.year > T)
+                         & (fl.year <= ht["year"])]["mean"].sum())
             bottom = level if sign > 0 else level - v
             ax.bar(k, v, bottom=bottom, color=GAIN if sign > 0 else LOSS, width=0.7,
                    hatch=None if sign > 0 else "//", edgecolor="white")
             ax.text(k, bottom + v, f"{'+' if sign > 0 else '−'}{num(v)}", ha="center", va="bottom", fontsize=14)
             level += sign * v
-            labels.append(t(f"wf_{key}", lang))
-        n = len(WATERFALL) + 1
+            labels.append(comp[lang])
+        n = len(rd.waterfall) + 1
         ax.bar(n, level, color=COLORS[6], width=0.7)
         ax.text(n, level, num(level), ha="center", va="bottom", fontsize=14)
         labels.append(t("wf_end", lang))
@@ -425,14 +424,17 @@ def waterfall(rd, lang: str = "zh"):
         ax.set_title(wrap(rd.policy_label(pol, lang), 14 if lang == "zh" else 28), fontsize=15)
         ax.grid(axis="y", alpha=0.3)
         ax.yaxis.set_major_formatter(_thousands())
-    fig.suptitle(wrap(tr("fig_wf_title", lang, unit=rd.unit_label(rd.main_unit, lang), T=T, year=ht["year"],
+    fig.suptitle(wrap(tr("fig_wf_title", lang, unit=rd.unit_label(rd.main_unit, lang), ind=rd.headline_words(lang),
+                         T=T, year=ht["year"],
                          target=num(ht["target"])), 44 if lang == "zh" else 90, paren=False))
     return axes
 
 
-def tornado(rd, policy: str = BASE, ax=None, lang: str = "zh", top: int = 10):
-    """Median target-year outcome when each factor is in its bottom vs top decile."""
+def tornado(rd, policy: str | None = None, ax=None, lang: str = "zh", top: int = 10):
+    """Median target-year outcome when each factor is in its bottom vs top decile (``policy``:
+    default the policy in force)."""
     setup(lang)
+    policy = policy or rd.base_policy
     tf = rd.tornado
     ax = _new_ax(ax, height=8.0)
     if tf.empty:
@@ -447,7 +449,7 @@ def tornado(rd, policy: str = BASE, ax=None, lang: str = "zh", top: int = 10):
             return rd.labels["rates"].get(r.factor, {}).get(lang, r.factor)
         if r.kind == "lever":
             return tr("fig_tornado_lever", lang, x=rd.labels["levers"].get(r.factor, {}).get(lang, r.factor))
-        return t("fig_tornado_start", lang)
+        return tr("fig_tornado_start", lang, ind=rd.headline_words(lang))
 
     for y, (_, r) in enumerate(tf.iterrows()):
         ax.barh(y, r.outcome_at_p10 - med, left=med, color="#56B4E9", height=0.6,
@@ -470,13 +472,15 @@ def tornado(rd, policy: str = BASE, ax=None, lang: str = "zh", top: int = 10):
     return ax
 
 
-def subunit_multiples(rd, indicator: str = "hte_valid", policy: str = BASE, lang: str = "zh"):
-    """Small multiples: each sub-unit's projection (median, 80%) against its yearly targets.
+def subunit_multiples(rd, indicator: str | None = None, policy: str | None = None, lang: str = "zh"):
+    """Small multiples: each sub-unit's projection (median, 80%) against its yearly targets
+    (default: the headline indicator under the policy in force).
 
     A panel is flagged on track when P(target met) >= 0.5 in its last target year; the flag
     says the probability ("落后（概率<1%）"). Returns the figure's axes array.
     """
     setup(lang)
+    indicator, policy = indicator or rd.headline, policy or rd.base_policy
     parts = rd.sub_units
     fig, axes = _grid(len(parts), 3 if len(parts) > 4 else 2, 3.6)
     pr = rd.projection
@@ -518,16 +522,19 @@ def subunit_multiples(rd, indicator: str = "hte_valid", policy: str = BASE, lang
 
 
 def flow_role(rd, flow: str) -> str:
-    """'loss' for a flow that leaves the tracked tiers or the valid HTE stock, else 'gain'."""
+    """'loss' for a flow that leaves the tracked tiers or the headline stock, else 'gain'."""
     return rd.labels.get("flow_roles", {}).get(flow, "gain")
 
 
-def pipeline(rd, policy: str = BASE, lang: str = "zh"):
-    """The cohort the model is about, for one scenario: stocks by tier over the projection
-    (stacked means, leaders at the bottom, the reserve on top) with the published valid-HTE
-    history, and the yearly flows between tiers (mean per year; losses hatched, the flows a
-    lever of this scenario acts on marked ◆). Returns the axes array."""
+def pipeline(rd, policy: str | None = None, lang: str = "zh"):
+    """The cohort the model is about, for one scenario (default: the policy in force): stocks
+    by tier over the projection (stacked means, the structure's last tier at the bottom, its
+    first on top) with the published history of the headline indicator, and the yearly flows
+    between tiers (mean per year; losses hatched, the flows a lever of this scenario acts on
+    marked ◆). Returns the axes array."""
     setup(lang)
+    policy = policy or rd.base_policy
+    base = rd.base_policy
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 7.8), dpi=DPI, squeeze=False,
                              gridspec_kw={"width_ratios": [1, 1.15]})
@@ -551,9 +558,9 @@ def pipeline(rd, policy: str = BASE, lang: str = "zh"):
         ax.text(0.97, p, wrap(rd.labels["tiers"][tier][lang], 12 if lang == "zh" else 22), transform=ax.transAxes,
                 va="center", ha="right", fontsize=14, color="black",
                 bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.75))
-    hist = _history(rd, rd.main_unit, "hte_valid")
+    hist = _history(rd, rd.main_unit, rd.headline)
     if hist:
-        ax.plot(*zip(*hist), "o", color="black", ms=8, label=tr("fig_pipe_hist", lang, ind=rd.ind_label("hte_valid", lang)))
+        ax.plot(*zip(*hist), "o", color="black", ms=8, label=tr("fig_pipe_hist", lang, ind=rd.ind_label(rd.headline, lang)))
         ax.legend(loc="upper left", frameon=False, fontsize=14)
     ax.set_xticks(years[::2] if len(years) > 5 else years)
     ax.set_xlim(min(years + [h[0] for h in hist]) - 0.3, years[-1])
@@ -568,7 +575,7 @@ def pipeline(rd, policy: str = BASE, lang: str = "zh"):
         bx.set_visible(False)
         return axes
     f = fl[(fl.scenario == policy) & (fl.year > T)]
-    fb = fl[(fl.scenario == BASE) & (fl.year > T)]
+    fb = fl[(fl.scenario == base) & (fl.year > T)]
     names = [x for x in rd.labels["flows"] if x in set(f.flow)]
     means = {x: float(f[f.flow == x]["mean"].mean()) for x in names}
     base_means = {x: float(fb[fb.flow == x]["mean"].mean()) for x in names}
@@ -576,7 +583,7 @@ def pipeline(rd, policy: str = BASE, lang: str = "zh"):
     for y, x in enumerate(names):
         loss = flow_role(rd, x) == "loss"
         bx.barh(y, means[x], color=LOSS if loss else GAIN, hatch="//" if loss else None, edgecolor="white", height=0.7)
-        if policy != BASE:
+        if policy != base:
             bx.plot([base_means[x]], [y], "|", color="black", ms=22, mew=2.5)
         bx.text(means[x], y, f" {num(means[x])}", va="center", fontsize=14)
     bx.set_yticks(range(len(names)))
@@ -595,9 +602,9 @@ def pipeline(rd, policy: str = BASE, lang: str = "zh"):
                mp.Patch(facecolor=LOSS, hatch="//", edgecolor="white", label=t("fig_pipe_loss", lang))]
     if acted:
         handles.append(ml.Line2D([], [], ls="none", label=t("fig_pipe_lever", lang)))
-    if policy != BASE:
+    if policy != base:
         handles.append(ml.Line2D([], [], marker="|", color="black", ls="none", ms=16, mew=2.5,
-                                 label=rd.policy_label(BASE, lang)))
+                                 label=rd.policy_label(base, lang)))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False, fontsize=14)
     fig.suptitle(wrap(tr("fig_pipe_title", lang, unit=rd.unit_label(rd.main_unit, lang), pol=rd.policy_label(policy, lang)),
                       44 if lang == "zh" else 80, paren=False))
@@ -612,8 +619,8 @@ def _acted_flows(rd, policy: str) -> set:
     pols = {p["name"]: p for p in rd.manifest.get("policies", [])}
     lf = rd.labels.get("lever_flows", {})
     mine = pols.get(policy, {}).get("levers", {})
-    base = pols.get(BASE, {}).get("levers", {})
-    levers = [k for k, v in mine.items() if policy == BASE or base.get(k) != v]
+    base = pols.get(rd.base_policy, {}).get("levers", {})
+    levers = [k for k, v in mine.items() if policy == rd.base_policy or base.get(k) != v]
     return {f for k in levers for f in lf.get(k, [])}
 
 
@@ -636,9 +643,6 @@ def save(ax, stem: str, svg: bool = False) -> list[str]:
         out.append(stem + ".svg")
     plt.close(fig)
     return out
-
-
-FIGURES = {}   # name -> function, filled below (figure_tasks names them)
 
 
 def figure_tasks(rd) -> list[tuple]:
@@ -682,7 +686,7 @@ def figure_tasks(rd) -> list[tuple]:
             tasks.append(("pipeline", (pol,), {}, f"pipeline_{k:02d}_{safe_stem(pol)}", False))
     if not rd.scenarios.empty:
         tasks += [("waterfall", (), {}, "waterfall", False),
-                  ("tornado", (BASE,), {}, "tornado_00_baseline", False)]
+                  ("tornado", (rd.base_policy,), {}, f"tornado_00_{safe_stem(rd.base_policy)}", False)]
         if not rd.ranking.empty:
             best = rd.ranking.sort_values(["rank", "scenario"]).scenario.iloc[0]
             k = rd.policy_names.index(best) if best in rd.policy_names else 99
@@ -732,17 +736,21 @@ def render_all(rd, d, lang: str, workers: int | None = None, side=None):
         return pngs if job is None else (pngs, job.get())
 
 
-FIGURES.update(fan_chart=fan_chart, p_met_dots=p_met_dots, cost_vs_extra=cost_vs_extra, lever_ranking=lever_ranking,
-               cost_vs_probability=cost_vs_probability, waterfall=waterfall, tornado=tornado,
-               subunit_multiples=subunit_multiples, pipeline=pipeline)
+# The figures figure_tasks names (a constant mapping: name -> function).
+FIGURES = MappingProxyType(dict(
+    fan_chart=fan_chart, p_met_dots=p_met_dots, cost_vs_extra=cost_vs_extra, lever_ranking=lever_ranking,
+    cost_vs_probability=cost_vs_probability, waterfall=waterfall, tornado=tornado,
+    subunit_multiples=subunit_multiples, pipeline=pipeline))
 
 
 LABEL_COLORS = {"data-informed": "#1f4e79", "partly informed": "#e07b00", "prior-dominated": "#9e9e9e"}
 
 
-def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh", unit_labels: dict | None = None):
+def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh", unit_labels: dict | None = None,
+                       start_words: dict | None = None):
     """Prior (grey) and posterior (coloured by label) 90% intervals of every parameter, on a
-    log scale; rates in one panel, start levels in the other. Returns the axes array."""
+    log scale; rates in one panel, start levels in the other (``start_words``: the
+    structure's words for them). Returns the axes array."""
     from matplotlib.ticker import FuncFormatter
 
     from .text import param_label
@@ -763,7 +771,7 @@ def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh", unit_labels
             ax.plot([r.prior_p05, r.prior_p95], [y, y], color="#cccccc", lw=9, solid_capstyle="butt")
             ax.plot([r.post_p05, r.post_p95], [y, y], color=LABEL_COLORS[r.label], lw=3.5)
             ax.plot([r.post_mean], [y], "o", color=LABEL_COLORS[r.label], ms=5)
-        names = [wrap(param_label(p, rate_labels, unit_labels or {}, lang), 26 if lang == "zh" else 48, paren=False)
+        names = [wrap(param_label(p, rate_labels, unit_labels or {}, lang, start_words), 26 if lang == "zh" else 48, paren=False)
                  for p in df.parameter.iloc[::-1]]
         ax.set_yticks(range(len(df)))
         ax.set_yticklabels(names, fontsize=14)

@@ -65,9 +65,8 @@ from .errors import InputError, did_you_mean
 from .levers import response
 from .params import from_link, to_link
 from .project import draw_paths, run_policy, year_shocks
-from .scenario import Policy
+from .scenario import BASE_POLICY, Policy
 
-KEY_RATES = ("sme_cert", "renew", "reserve_to_sme", "relocation_inflow")
 COARSE = 6            # lattice levels per lever in the global search
 N_STARTS = 3          # random lattice starts of the multi-start search
 MAX_FRONTIER = 40     # smooth-frontier points certified
@@ -90,7 +89,7 @@ def _quote(value) -> str:
 
 
 def parse_goal(sc, target: str | None, unit: str | None = None, value: float | None = None,
-               prob: float = 0.8, base_name: str = "baseline") -> Goal:
+               prob: float = 0.8, base_name: str = BASE_POLICY) -> Goal:
     """The goal of ``sim goal``: ``target`` is INDICATOR@YEAR (None: the main unit's headline
     target in its latest year); the value is the ledger's target unless ``value`` is given."""
     unit = unit or sc.unit
@@ -109,7 +108,7 @@ def parse_goal(sc, target: str | None, unit: str | None = None, value: float | N
     else:
         ind, at, year_s = target.strip().partition("@")
         if not at:
-            raise InputError(sc.path, "--target", "INDICATOR@YEAR such as hte_valid@2026", _quote(target))
+            raise InputError(sc.path, "--target", f"INDICATOR@YEAR such as {sc.structure.headline}@{sc.horizon}", _quote(target))
         if ind not in sc.structure.indicators:
             raise InputError(sc.path, "--target", "an indicator of the structure", _quote(ind),
                              did_you_mean(ind, sc.structure.indicators))
@@ -566,7 +565,7 @@ def bisect_index(f, n: int, prob: float):
 def required_rates(ev: Evaluator, prob: float):
     """For each key rate: the shift (alone) that makes P >= prob, as a before/after median."""
     out = []
-    for name in KEY_RATES:
+    for name in ev.sc.structure.goal_rates:
         if name not in ev.c.pidx:
             continue
         i = ev.c.pidx[name]
@@ -577,7 +576,8 @@ def required_rates(ev: Evaluator, prob: float):
             out.append(dict(kind="rate", id=name, base=before, required=np.nan, reachable=False))
             continue
         d = grid[k]
-        after = float(expit(logit(before) + d)) if name in ev.sc.structure.prob_params else before * np.exp(d)
+        is_prob = np.array(name in ev.sc.structure.prob_params)
+        after = float(from_link(to_link(before, is_prob) + d, is_prob))   # the shift on the rate's link scale
         out.append(dict(kind="rate", id=name, base=before, required=after, reachable=True))
     return out
 
@@ -644,7 +644,7 @@ def _settings_text(sp: Space, xv) -> str:
     return ";".join(f"{k}={v:g}" for k, v in sorted(sp.settings(xv).items()))
 
 
-def seek(sc, cal, goal: Goal, base_name: str = "baseline", budget: float | None = None,
+def seek(sc, cal, goal: Goal, base_name: str = BASE_POLICY, budget: float | None = None,
          n_paths: int = 1000, n_certify: int | None = None, seed: int | None = None,
          all_levels: bool = False, allow_cuts: bool = False):
     """Every answer of ``sim goal``: (goal rows, frontier rows), lists of dicts (see README)."""
@@ -955,7 +955,7 @@ def sentence(row: dict, goal: Goal, sc, lang: str = "en", all_levels: bool = Fal
 
 
 # ---- the command -------------------------------------------------------------------------
-def answer(scenario_path, target=None, unit=None, prob=0.8, value=None, base_name="baseline", budget=None,
+def answer(scenario_path, target=None, unit=None, prob=0.8, value=None, base_name=BASE_POLICY, budget=None,
            all_levels=False, allow_cuts=False, n_paths=1000, n_certify=None, seed=None, out="results", lang="zh"):
     """``sim goal``: read the scenario, take its converged fit (cached, as ``sim run``), seek,
     and write goal.csv, frontier.csv and the frontier figures into a new goal-NNN folder.

@@ -11,10 +11,9 @@ import math
 import pandas as pd
 
 from .results import is_scored, target_phrase
+from .rundata import load_run
 from .text import M, money, num, pct, tr
-
-BASE = "baseline"
-
+from .update import terminal_lines
 
 def headline(rd):
     """The headline target as (unit, indicator, year, target), or None."""
@@ -28,7 +27,7 @@ def key_targets(rd) -> list[tuple[str, int, float]]:
     tg = rd.targets
     if tg.empty:
         return []
-    main = tg[(tg.unit == rd.main_unit) & (tg.scenario == BASE)]
+    main = tg[(tg.unit == rd.main_unit) & (tg.scenario == rd.base_policy)]
     out = []
     ht = headline(rd)
     if ht and ht[0] == rd.main_unit:
@@ -130,7 +129,7 @@ def caveat_lists(row, rd, lang: str) -> tuple[list[str], list[str]]:
     from .text import variant
     rates = rd.labels["rates"]
     return ([rates.get(x, {}).get(lang, x) for x in items("depends_on_prior_dominated")],
-            [variant(x, lang) for x in items("assumption_sensitive")])
+            [variant(x, lang, rd.labels.get("variants")) for x in items("assumption_sensitive")])
 
 
 def sentences(rd, lang: str) -> list[str]:
@@ -144,15 +143,15 @@ def sentences(rd, lang: str) -> list[str]:
     unit, ind, year, _ = ht
     ul, il = rd.unit_label(unit, lang), rd.ind_label(ind, lang)
     sel = (tg.unit == unit) & (tg.indicator == ind) & (tg.year == year)
-    base = tg[sel & (tg.scenario == BASE)].iloc[0]
+    base = tg[sel & (tg.scenario == rd.base_policy)].iloc[0]
     dep, sens = caveat_lists(base, rd, lang)
     sep = M["comma"][lang]
-    s = tr("hl_base", lang, pol=rd.policy_label(BASE, lang), year=year, unit=ul, ind=il, target=num(base.target),
+    s = tr("hl_base", lang, pol=rd.policy_label(rd.base_policy, lang), year=year, unit=ul, ind=il, target=num(base.target),
            p=pct(base.p_met), median=num(base["median"]), lo=num(base.p10), hi=num(base.p90))
     s += tr("hl_dep", lang, x=sep.join(dep)) if dep else ""
     s += tr("hl_sens", lang, x=sep.join(sens)) if sens else ""
     out = [s]
-    alt = tg[sel & (tg.scenario != BASE)]
+    alt = tg[sel & (tg.scenario != rd.base_policy)]
     if not alt.empty:
         best = alt.sort_values(["median", "scenario"], ascending=[False, True]).iloc[0]
         if best["median"] < best.target:
@@ -169,7 +168,7 @@ def sentences(rd, lang: str) -> list[str]:
         if len(mix):
             out.append(tr("hl_goal", lang, x=str(mix[col_].iloc[0])))
     out += lever_sentences(rd, lang)
-    others = tg[(tg.unit == unit) & (tg.scenario == BASE) & ~((tg.indicator == ind) & (tg.year == year))]
+    others = tg[(tg.unit == unit) & (tg.scenario == rd.base_policy) & ~((tg.indicator == ind) & (tg.year == year))]
     if not others.empty:
         lo = others.sort_values(["p_met", "year"]).iloc[0]
         out.append(tr("hl_hardest", lang, year=int(lo.year), ind=rd.ind_label(lo.indicator, lang),
@@ -240,8 +239,8 @@ def key_table_lines(rd, lang: str) -> list[str]:
         for (ind, year, _), w in zip(keys, blocks):
             cells.append(rfit(rfit(pct(r[(ind, year, "p")]), 6) + " " + rfit(num(r[(ind, year, "median")]), 7), w))
         if has_rank:
-            extra = "" if r.scenario == BASE else signed(r.extra)
-            cost = "" if r.scenario == BASE else num(r.cost_per)
+            extra = "" if r.scenario == rd.base_policy else signed(r.extra)
+            cost = "" if r.scenario == rd.base_policy else num(r.cost_per)
             cells.append(rfit(extra, 10) + " " + rfit(cost, 13))
         lines.append("  ".join(cells).rstrip())
     return lines
@@ -278,7 +277,7 @@ def settled_lines(rd, lang: str, most: int = 3) -> list[str]:
     tg = rd.targets
     if tg.empty or "status" not in tg.columns:
         return []
-    done = tg[(tg.scenario == BASE) & tg.p_met.isna() & tg.status.isin(["met", "missed", "open"])]
+    done = tg[(tg.scenario == rd.base_policy) & tg.p_met.isna() & tg.status.isin(["met", "missed", "open"])]
     order = {x: k for k, x in enumerate([rd.main_unit] + list(rd.sub_units))}
     done = done.assign(_u=done.unit.map(order).fillna(99)).sort_values(["_u", "year", "indicator"], kind="stable")
     out = [tr("term_settled_short", lang, unit=rd.unit_label(r.unit, lang), year=int(r.year), ind=rd.ind_label(r.indicator, lang),
@@ -317,6 +316,17 @@ def target_lines(rd, lang: str) -> list[str]:
     return out
 
 
+def run_screen(folder, lang: str, reused: bool, verbose: bool = False) -> list[str]:
+    """Every line ``sim run`` prints after writing ``folder``: the one screen (see
+    :func:`terminal`), how the forecast moved since the previous run, the folder written."""
+    out = terminal(load_run(folder), lang, reused, verbose) + terminal_lines(folder, lang)
+    files = M["comma"][lang].join(p.name for p in sorted(folder.glob("report_*")))
+    out.append(tr("term_wrote", lang, path=folder, files=files or "csv"))
+    if not verbose:
+        out.append(tr("term_more", lang))
+    return out
+
+
 def calibration_lines(sc, cal, summary, key: str, reused: bool, lang: str) -> list[str]:
     """What ``sim calibrate`` prints: the sampler's diagnostics, the notes, and every parameter
     with its prior and posterior 90% intervals, contraction and label, in ``lang``."""
@@ -328,7 +338,7 @@ def calibration_lines(sc, cal, summary, key: str, reused: bool, lang: str) -> li
               steps=f"{d['rounds'] * d['steps_per_round']:,}", rhat=f"{d['rhat_max']:.3f}",
               ess=f"{min(d['ess_bulk_min'], d['ess_tail_min']):,.0f}")]
     out += [tr("cal_note", lang, x=note(n, lang, lambda u: units.get(u, {}).get(lang, u))) for n in cal.notes]
-    names = [param_label(p, rates, units, lang) for p in summary.parameter]
+    names = [param_label(p, rates, units, lang, sc.structure.start_words) for p in summary.parameter]
     w = min(40, max([8] + [width(x) for x in names]))
     h = M["cal_cols"][lang].split("|")
     out.append(f"{fit(h[0], w)} {rfit(h[1], 24)} {rfit(h[2], 24)} {rfit(h[3], 11)}  {h[4]}")

@@ -82,7 +82,7 @@ def key_table_html(rd, lang: str):
         for ind, year, _ in keys:
             row += [pct(r[(ind, year, "p")]), num(r[(ind, year, "median")])]
         if has_rank:
-            base = r.scenario == meeting.BASE
+            base = r.scenario == rd.base_policy
             row += ["" if base else f"{r.extra:+,.0f}", "" if base else num(r.cost_per)]
         rows.append(row)
     return html_table(head, rows)
@@ -130,7 +130,7 @@ def subunit_table_html(rd, lang: str):
         return None
     rows = []
     for unit in rd.sub_units:
-        sub = tg[(tg.unit == unit) & (tg.scenario == meeting.BASE)]
+        sub = tg[(tg.unit == unit) & (tg.scenario == rd.base_policy)]
         for ind in dict.fromkeys(sub.indicator):
             last = sub[sub.indicator == ind].sort_values("year").iloc[-1]
             ok = last.p_met >= 0.5 if is_scored(last) else last.get("status") == "met"
@@ -161,7 +161,7 @@ def calibration_table_html(rd, lang: str):
     rates = rd.labels["rates"]
     head = [col(c, lang) for c in ("parameter", "prior_p05", "prior_p95", "post_mean", "post_p05", "post_p95", "label")]
     units = rd.labels["units"]
-    rows = [[param_label(r.parameter, rates, units, lang), f"{r.prior_p05:.3g}", f"{r.prior_p95:.3g}",
+    rows = [[param_label(r.parameter, rates, units, lang, rd.labels.get("start_words")), f"{r.prior_p05:.3g}", f"{r.prior_p95:.3g}",
              f"{r.post_mean:.3g}", f"{r.post_p05:.3g}", f"{r.post_p95:.3g}",
              LABEL_WORDS.get(r.label, {}).get(lang, r.label)] for _, r in cal.iterrows()]
     return html_table(head, rows, text_cols=(0, 6))
@@ -323,7 +323,8 @@ def _localise(df: pd.DataFrame, rd, lang: str) -> pd.DataFrame:
             "tier": lambda x: rd.labels.get("tiers", {}).get(x, {}).get(lang, x),
             "flow": lambda x: rd.labels["flows"].get(x, {}).get(lang, x),
             "lever": lambda x: rd.labels["levers"].get(x, {}).get(lang, x),
-            "parameter": lambda x: param_label(x, rd.labels["rates"], rd.labels["units"], lang),
+            "parameter": lambda x: param_label(x, rd.labels["rates"], rd.labels["units"], lang,
+                                               rd.labels.get("start_words")),
             "label": lambda x: LABEL_WORDS.get(x, {}).get(lang, x),
             "kind": lambda x: M.get(f"kind_{x}", {}).get(lang, x)}
     for c, f in maps.items():
@@ -399,14 +400,14 @@ def write_xlsx(rd, lang: str = "zh") -> Path:
     for name, df in workbook_sheets(rd, lang):
         ws = wb.create_sheet(title=name)
         ids = list(df.columns)
-        ws.append([col(c, lang) for c in ids])
+        ws.append([col(c, lang, rd.labels.get("variants")) for c in ids])
         for row in df.itertuples(index=False):
             ws.append([_cell(v) for v in row])
         for cells in ws.iter_rows(min_row=2):
             for cell in cells:
                 if isinstance(cell.value, str):
                     cell.data_type = "s"
-        widths = [width(col(c, lang)) for c in ids]
+        widths = [width(col(c, lang, rd.labels.get("variants"))) for c in ids]
         for j, c in enumerate(ids):
             fmt = _number_format(c)
             letter = get_column_letter(j + 1)

@@ -10,6 +10,7 @@ seed gives the same bytes.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -19,7 +20,13 @@ import time
 from pathlib import Path
 
 from . import __version__
+from .calibrate import cached_fit, fitted_vs_published
 from .errors import InputError
+from .prior_predictive import evidence, growth_table
+from .progress import stage
+from .project import project
+from .sensitivity import sensitivity as run_sensitivity
+from .text import tr
 
 FLOAT = "%.4f"
 
@@ -205,6 +212,49 @@ def new_folder(root: Path, prefix: str = "run"):
         raise
 
 
+def run_scenario(sc, out: str | Path, paths: int | None = None, seed: int | None = None, lang: str = "zh",
+                 figures: bool = True, refit: bool = False, sensitivity: bool = False, notify=None):
+    """What ``sim run`` does: fit (or reuse the cached fit), project every policy, with
+    ``sensitivity`` refit and project each assumption variant, and write a new run folder.
+    Returns (the folder, whether the cached fit was reused)."""
+    with stage(tr("stage_fit", lang)):
+        cal, _, reused = cached_fit(sc, seed=seed, use_cache=not refit, notify=notify)
+    with stage(tr("stage_project", lang)):
+        res = project(sc, cal, n_paths=paths, seed=seed)
+        if sensitivity:
+            sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
+            res = dataclasses.replace(res, sensitivity=sens)
+    return write_run(res, out, lang=lang, figures=figures), reused
+
+
+def write_calibration(sc, folder_root: str | Path, lang: str = "zh", refit: bool = False, notify=None):
+    """What ``sim calibrate`` does: a thorough fit (or the cached one), then a new folder
+    ``calibrate-NNN`` under ``folder_root`` with calibration.csv (prior and posterior of every
+    parameter), fitted.csv (fitted vs published), prior_predictive.csv and their figures.
+    Returns (the folder, the calibration, its summary, the cache key, whether reused)."""
+    from . import figures as fg
+    with stage(tr("stage_fit", lang)):
+        cal, key, reused = cached_fit(sc, use_cache=not refit, thorough=True, notify=notify)
+    summ = cal.summary()
+    fv = fitted_vs_published(sc, cal)
+    pp, ev = growth_table(sc, seed=sc.seed), evidence(sc)
+    with new_folder(Path(folder_root), "calibrate") as f:
+        d = f["path"]
+        write_csv(summ, d / "calibration.csv", "%.6g")
+        write_csv(fv, d / "fitted.csv", "%.4f")
+        write_csv(pp, d / "prior_predictive.csv", "%.4f")
+        units = {u: {"zh": x.zh, "en": x.en} for u, x in sc.units.items()}
+        inds = {k: {"zh": v.zh, "en": v.en} for k, v in sc.structure.indicators.items()}
+        fg.save(fg.prior_predictive_chart(pp, ev, units, inds, sc.structure.headline, lang),
+                str(d / "prior_predictive"), svg=True)
+        rate_labels = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params}
+        fg.save(fg.prior_vs_posterior(summ, rate_labels, lang, units, sc.structure.start_words).flat[0],
+                str(d / "prior_vs_posterior"), svg=True)
+        if len(fv):
+            fg.save(fg.fitted_vs_published(fv, units, inds, lang).flat[0], str(d / "fitted_vs_published"), svg=True)
+    return f["path"], cal, summ, key, reused
+
+
 def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True) -> Path:
     """Write every output of ``res`` into a new run folder under ``out_root/<scenario>/``."""
     with new_folder(Path(out_root) / Path(res.scenario.path).stem, "run") as f:
@@ -292,6 +342,12 @@ def labels(sc, cal) -> dict:
         "flow_roles": flow_roles(sc),
         "main_unit": sc.unit,
         "sub_units": list(sc.parts),
+        "headline": st.headline,
+        "headline_words": dict(st.headline_words),
+        "waterfall": [{"flows": [st.flows[f] for f in c.flows], "sign": c.sign, "zh": c.zh, "en": c.en}
+                      for c in st.waterfall],
+        "variants": {v.name: {"zh": v.zh, "en": v.en} for v in st.variants},
+        "start_words": {lang: dict(words) for lang, words in st.start_words.items()},
     }
 
 

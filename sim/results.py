@@ -15,12 +15,18 @@ interpolation), whatever the chunk size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .observations import actual_of
+from .calibrate import Calibration
+from .scenario import BASE_POLICY, Scenario
 from .text import pct
+
+if TYPE_CHECKING:   # sim.project builds Results (it imports this module when it runs)
+    from .project import Paths
 
 
 def _num(v: float) -> str:
@@ -155,16 +161,46 @@ class Kept:
 
 @dataclass(frozen=True)
 class Results:
-    scenario: object
-    calibration: object
+    """The projection of every policy of a scenario on common random numbers.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        The specification projected.
+    calibration : Calibration
+        The fit whose posterior draws the paths start from.
+    T : int
+        The last year with an actual (the projection's year 0).
+    years : tuple of int
+        ``(T, T + 1, ..., horizon)``.
+    sims : tuple of Kept
+        One per policy, in the scenario file's order: the main unit's states
+        ``(Y + 1, P, 1, K)`` and flows ``(Y + 1, P, 1, F)`` in firms, payments per lever
+        ``(Y + 1, P)`` in 10k yuan (computed on demand).
+    paths : Paths
+        The draws every policy shares (rates, start states, lever strengths).
+    seed, n_paths : int
+        The seed and number of paths P.
+    cells, hists : dict
+        Sub-unit indicators by (policy, sub-unit, indicator): per path ``(Y + 1, P)`` for
+        those with a target, else counted per value (:class:`Hist`) in a run of several blocks.
+    block : int
+        Paths per block of random numbers (a sub-unit indicator is simulated again by block).
+    """
+
+    scenario: Scenario
+    calibration: Calibration
     T: int
     years: tuple[int, ...]
-    sims: tuple
-    paths: object
+    sims: tuple[Kept, ...]
+    paths: Paths
     seed: int
     n_paths: int
+    # (policy, unit, indicator) -> (years, paths) values, filled on first use; not part of
+    # the value (compare=False): the same inputs give the same tables
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
-    sensitivity: object = None      # targets frame with the sensitivity columns, if computed
+    # the targets table with each sensitivity variant's P(met) (sim.sensitivity), if computed
+    sensitivity: pd.DataFrame | None = None
     cells: dict = field(default_factory=dict, repr=False)   # (policy, sub-unit, indicator) -> (years, paths)
     hists: dict = field(default_factory=dict, repr=False)   # (policy, sub-unit, indicator) -> Hist
     block: int = 0                  # paths per block of random numbers (to simulate a sub-unit again)
@@ -224,6 +260,39 @@ class Results:
         return list(self.scenario.structure.indicators)
 
     # ---- tables ---------------------------------------------------------------------
+    def to_frame(self, paths: bool = False) -> pd.DataFrame:
+        """Every projected indicator as a long table.
+
+        Parameters
+        ----------
+        paths : bool
+            False (default): one row per scenario, unit, indicator and year with the mean
+            and the quantiles over paths (the run folder's ``projection.csv``). True: one
+            row per path as well (``path``, ``value``), for one's own statistics.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``unit, scenario, indicator, year`` then ``mean, p05, p10, p25, p50,
+            p75, p90, p95`` (quantiles) or ``path, value`` (paths=True). Values are firms
+            (stocks at the year's end, flows during the year); ``year`` runs from the last
+            actual year T to the horizon. Rows are sorted in the scenario file's order of
+            scenarios, units and the structure's indicators, then by year (and path).
+        """
+        if not paths:
+            return self.projection_frame()
+        parts = []
+        n = self.n_paths
+        for pol in self.policy_names():
+            for unit in self.scenario.report_units:
+                for ind in self.reported_indicators(unit):
+                    v = self.indicator(pol, unit, ind)
+                    parts.append(pd.DataFrame({
+                        "unit": unit, "scenario": pol, "indicator": ind,
+                        "year": np.repeat(np.asarray(self.years), n), "path": np.tile(np.arange(n), len(self.years)),
+                        "value": v.reshape(-1)}))
+        return pd.concat(parts, ignore_index=True)
+
     def projection_frame(self) -> pd.DataFrame:
         rows = []
         for pol in self.policy_names():
@@ -360,8 +429,8 @@ class Results:
                                      cost_per_extra_unit_10k_yuan=nan, **self._state_columns(tg)))
                 continue
             yi = self.year_index(tg.year)
-            base = self.indicator("baseline", tg.unit, tg.indicator)[yi]
-            base_cost = self.total_cost("baseline", tg.year)
+            base = self.indicator(BASE_POLICY, tg.unit, tg.indicator)[yi]
+            base_cost = self.total_cost(BASE_POLICY, tg.year)
             for pol in self.policy_names():
                 v = self.indicator(pol, tg.unit, tg.indicator)[yi]
                 d = v - base
@@ -379,7 +448,7 @@ class Results:
                                  cost_to_year_p90_10k_yuan=float(np.quantile(cost, 0.9)),
                                  extra_cost_mean_10k_yuan=float(extra_cost.mean()),
                                  cost_per_extra_unit_10k_yuan=(float(extra_cost.mean() / mean_d)
-                                                               if pol != "baseline" and mean_d > max(0.5, 2 * se) else float("nan")),
+                                                               if pol != BASE_POLICY and mean_d > max(0.5, 2 * se) else float("nan")),
                                  **self._state_columns(tg)))
         return pd.DataFrame(rows)
 
@@ -468,7 +537,7 @@ class Results:
             return pd.DataFrame()
         yi = self.year_index(tg.year)
         names = self.policy_names()
-        base = "baseline" if "baseline" in names else names[0]
+        base = BASE_POLICY if BASE_POLICY in names else names[0]
         base_v = self.indicator(base, tg.unit, tg.indicator)[yi]
         base_c = self.total_cost(base, tg.year)
         base_set = dict(self.sim(base).policy.settings)

@@ -71,6 +71,12 @@ MANIFEST = {
         "key_indicators": [S],
         "main_unit": S,
         "sub_units": [S],
+        # written since the structure file declares them (a run folder from before has none)
+        "headline": ("absent_ok", S),
+        "headline_words": ("absent_ok", ("map", S)),
+        "waterfall": ("absent_ok", [{"flows": [S], "sign": I, "zh": S, "en": S}]),
+        "variants": ("absent_ok", ("map", LABEL)),
+        "start_words": ("absent_ok", ("map", ("map", S))),
     },
 }
 
@@ -111,6 +117,27 @@ class RunData:
     @property
     def sub_units(self) -> list[str]:
         return self.labels["sub_units"]
+
+    @property
+    def base_policy(self) -> str:
+        """The policy in force (the first scenario of a run)."""
+        return self.policy_names[0]
+
+    @property
+    def headline(self) -> str:
+        """The headline indicator (a run folder from before it was recorded: its headline
+        target's indicator, else its first key indicator)."""
+        ht = self.manifest.get("headline_target")
+        return self.labels.get("headline") or (ht["indicator"] if ht else self.labels["key_indicators"][0])
+
+    def headline_words(self, lang: str) -> str:
+        """The headline indicator in a few words, for figure titles."""
+        return self.labels.get("headline_words", {}).get(lang) or self.ind_label(self.headline, lang)
+
+    @property
+    def waterfall(self) -> list[dict]:
+        """Components of the headline stock's change: {flows, sign, zh, en} each."""
+        return self.labels.get("waterfall", [])
 
 
 def load_run(folder: str | Path, shown: str | None = None) -> RunData:
@@ -233,7 +260,8 @@ def read_table(path: Path, shown: str, ids=(), numbers=(), text=(), rows=None) -
 
 def _check(value, spec, shown: str, where: str) -> None:
     """Check a JSON value against a spec: a type or tuple of types, [spec] (a list of),
-    {key: spec} (a table with at least those keys), ("map", spec), ("optional", spec)."""
+    {key: spec} (a table with at least those keys), ("map", spec), ("optional", spec): may be
+    null, ("absent_ok", spec): a key that may be missing."""
     at = where or "(top level)"
     if isinstance(spec, tuple) and spec and spec[0] == "optional":
         if value is not None:
@@ -251,10 +279,15 @@ def _check(value, spec, shown: str, where: str) -> None:
         for i, v in enumerate(value):
             _check(v, spec[0], shown, f"{where}[{i}]")
         return
+    if isinstance(spec, tuple) and spec and spec[0] == "absent_ok":
+        _check(value, spec[1], shown, where)
+        return
     if isinstance(spec, dict):
         if not isinstance(value, dict):
             raise InputError(shown, at, "a table", _kind(value), "rerun 'sim run'")
         for k, sub in spec.items():
+            if k not in value and isinstance(sub, tuple) and sub and sub[0] == "absent_ok":
+                continue
             if k not in value:
                 raise InputError(shown, f"{where}.{k}" if where else k, "a key written by 'sim run'",
                                  "nothing (the key is missing)", "rerun 'sim run'")

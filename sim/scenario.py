@@ -25,6 +25,9 @@ from .starts import Hier, PlanBase, Regional, UnitStart, last_fit_year
 from .structure import Structure, load_structure
 from .tomlio import Table, read_bytes, read_toml
 
+# The scenario every scenario file must hold: the policy in force, the one others are compared with.
+BASE_POLICY = "baseline"
+
 CONTROL = ("district", "city", "province")   # who holds a lever
 DATA_KEYS = ("ledger", "units", "structure", "priors", "starts", "levers")
 DATA_DEFAULTS = {k: f"../calibration/{k}.{'csv' if k in ('ledger', 'units') else 'toml'}" for k in DATA_KEYS}
@@ -171,7 +174,7 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
     unit = sc.string("unit")
     pool_with = tuple(sc.strings("pool_with", default=[]))
     horizon = sc.number("horizon", integer=True, lo=2000, hi=2100)
-    key_ind = tuple(sc.strings("key_indicators", default=["hte_valid", "tech_sme"]))
+    key_ind = sc.strings("key_indicators", default=None)   # None: the structure file's
     sc.close()
 
     dt = t.table("data", default=None)
@@ -209,6 +212,7 @@ def load_scenario(path: str | Path, files: dict | None = None, replace: dict | N
         if u not in starts_raw:
             raise InputError(files["starts"][1], u, f"a start table [{u}] for the unit", "none",
                              "add its start levels")
+    key_ind = structure.key_indicators if key_ind is None else tuple(key_ind)
     for k in key_ind:
         if k not in structure.indicators:
             raise InputError(shown, "scenario.key_indicators", "indicators declared in the structure file",
@@ -637,7 +641,7 @@ def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: i
                          from_year=pt.number("from_year", default=None, integer=True, lo=1990, hi=horizon))
         pt.close()
     t.close()
-    if "baseline" not in raw:
+    if BASE_POLICY not in raw:
         raise InputError(shown, "scenarios", "a [scenarios.baseline] table (the policy in force)",
                          "scenarios " + ", ".join(sorted(raw)) if raw else "none")
 
@@ -659,7 +663,7 @@ def _load_policies(t: Table, shown: str, levers: dict[str, Lever], first_proj: i
 
     used = sorted({lv for name in raw for lv in resolve(name)})
     policies = []
-    for name in ["baseline"] + [n for n in raw if n != "baseline"]:   # file order: the meeting's order
+    for name in [BASE_POLICY] + [n for n in raw if n != BASE_POLICY]:   # file order: the meeting's order
         amounts = resolve(name)
         settings = tuple((lv, float(amounts.get(lv, levers[lv].calibrated_at))) for lv in used)
         fy = raw[name]["from_year"] or first_proj

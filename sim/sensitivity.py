@@ -3,8 +3,8 @@
 Variants, each refitted and re-projected on the same seed:
 * ``priors_x0.5`` / ``priors_x2``: every rate prior's sd (on its unconstrained scale)
   halved / doubled;
-* ``def_tech_sme_excl_hte``: published tech-SME counts read as excluding HTEs;
-* ``def_hte_new_incl_relocated``: published new-HTE counts read as including relocated HTEs.
+* every alternative definition the structure file declares under ``[variants]`` (an
+  indicator read another way, e.g. published counts that exclude or include a tier).
 A target whose P(met) moves by more than 0.10 under any variant is flagged
 ``assumption_sensitive``, naming the variants.
 """
@@ -25,15 +25,8 @@ def variants(sc):
     """(name, scenario variant, prior scale) for every assumption that is varied."""
     st = sc.structure
     out = [("priors_x0.5", sc, 0.5), ("priors_x2", sc, 2.0)]
-    ind = dict(st.indicators)
-    if "tech_sme" in ind:
-        t = ind["tech_sme"]
-        new = dict(ind, tech_sme=dataclasses.replace(t, states=(st.tier("S"),)))
-        out.append(("def_tech_sme_excl_hte", dataclasses.replace(sc, structure=dataclasses.replace(st, indicators=new)), 1.0))
-    if "hte_new" in ind:
-        t = ind["hte_new"]
-        new = dict(ind, hte_new=dataclasses.replace(t, flows=(st.flow("new_cert"), st.flow("relocated_in"))))
-        out.append(("def_hte_new_incl_relocated", dataclasses.replace(sc, structure=dataclasses.replace(st, indicators=new)), 1.0))
+    for v in st.variants:
+        out.append((v.name, dataclasses.replace(sc, structure=st.with_variant(v)), 1.0))
     return out
 
 

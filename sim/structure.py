@@ -30,7 +30,7 @@ integer simulator (:mod:`sim.engine`), so the two cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +91,29 @@ class StartLevel:
 
 
 @dataclass(frozen=True)
+class Component:
+    """One bar of the waterfall: a sum of flows that adds to (sign +1) or takes from (-1)
+    the headline stock."""
+    flows: tuple[int, ...]
+    sign: int
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    """An alternative definition of one indicator (sensitivity analysis): its states and
+    flows replace the declared ones; its reporting noise and labels stay."""
+    name: str
+    indicator: str
+    states: tuple[int, ...]
+    flows: tuple[int, ...]
+    minus_flows: tuple[int, ...]
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
 class Structure:
     tiers: tuple[str, ...]
     flows: tuple[str, ...]
@@ -104,6 +127,14 @@ class Structure:
     rate_params: tuple[str, ...] = field(default=())
     start_levels: tuple[StartLevel, ...] = field(default=())
     headline: str = ""                     # the indicator the meeting asks about first
+    # What the figures, goal seeking and sensitivity analysis read; nothing the fit depends
+    # on, so they stay out of the repr that keys the fit cache (sim.calibrate.fit_key).
+    headline_words: dict[str, str] = field(default_factory=dict, repr=False)   # lang -> a few words
+    goal_rates: tuple[str, ...] = field(default=(), repr=False)
+    key_indicators: tuple[str, ...] = field(default=(), repr=False)   # a scenario's default
+    start_words: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)   # lang -> name -> words
+    waterfall: tuple[Component, ...] = field(default=(), repr=False)
+    variants: tuple[Variant, ...] = field(default=(), repr=False)
 
     @property
     def start_names(self) -> tuple[str, ...]:
@@ -136,6 +167,12 @@ class Structure:
 
     def flow(self, name: str) -> int:
         return self.flows.index(name)
+
+    def with_variant(self, variant: Variant) -> "Structure":
+        """This structure with one indicator read as ``variant`` defines it."""
+        ind = self.indicators[variant.indicator]
+        new = replace(ind, states=variant.states, flows=variant.flows, minus_flows=variant.minus_flows)
+        return replace(self, indicators={**self.indicators, variant.indicator: new})
 
     def indicator_weights(self, name: str) -> np.ndarray:
         """Row of length K+F: the indicator as a linear function of [states, flows]."""
@@ -215,10 +252,58 @@ def load_structure(path: Path, shown: str) -> Structure:
         it.close()
     ind_t.close(allowed=indicators.keys())
     headline = t.string("headline", choices=tuple(indicators))
+    hw = t.table("headline_words", default=None)   # default: the indicator's own labels
+    headline_words = {lang: getattr(indicators[headline], lang) if hw is None else hw.string(lang)
+                      for lang in ("zh", "en")}
+    if hw is not None:
+        hw.close()
+    goal_rates = tuple(t.strings("goal_rates", default=[], choices=tuple(prob + rate)))
+    key_indicators = tuple(t.strings("key_indicators", default=[headline], choices=tuple(indicators)))
     start = _start_levels(t.table("start"), tiers, prob + rate)
+    names = tuple(lv.name for lv in start) + tuple(p for lv in start for _, p in lv.shares)
+    sw = t.table("start_words", default=None)
+    start_words = {}
+    if sw is not None:
+        for lang in ("zh", "en"):
+            lt = sw.table(lang)
+            start_words[lang] = {k: lt.string(k) for k in names if lt.has(k)}
+            lt.close()
+        sw.close()
+    waterfall = tuple(_component(wt, flow_names, fidx) for wt in t.tables("waterfall", default=[]))
+    vt = t.table("variants", default=None)
+    variants = ()
+    if vt is not None:
+        variants = tuple(_variant(vt.table(name), name, tiers, flow_names, fidx, indicators) for name in vt.keys())
+        vt.close()
     t.close()
     return Structure(tiers, flow_names, tuple(sorted(origins, key=lambda o: o.tier)), tuple(inflows),
-                     indicators, tier_labels, flow_labels, growth, tuple(prob), tuple(rate), start, headline)
+                     indicators, tier_labels, flow_labels, growth, tuple(prob), tuple(rate), start, headline,
+                     headline_words, goal_rates, key_indicators, start_words, waterfall, variants)
+
+
+def _component(t: Table, flow_names, fidx) -> Component:
+    flows = tuple(fidx[f] for f in t.strings("flows", choices=flow_names))
+    if not flows:
+        raise InputError(t.file, f"{t.where}.flows", "at least one flow", "an empty list")
+    sign = t.number("sign", integer=True, lo=-1, hi=1)
+    if sign == 0:
+        raise InputError(t.file, f"{t.where}.sign", "1 (adds to the stock) or -1 (takes from it)", "0")
+    out = Component(flows, int(sign), t.string("zh"), t.string("en"))
+    t.close()
+    return out
+
+
+def _variant(t: Table, name: str, tiers, flow_names, fidx, indicators) -> Variant:
+    ind = t.string("indicator", choices=tuple(indicators))
+    states = tuple(tiers.index(s) for s in t.strings("states", default=[], choices=tiers))
+    fl = tuple(fidx[f] for f in t.strings("flows", default=[], choices=flow_names))
+    minus = tuple(fidx[f] for f in t.strings("minus_flows", default=[], choices=flow_names))
+    if bool(states) == bool(fl or minus):
+        raise InputError(t.file, f"variants.{name}", "either 'states' or 'flows' (not both, not neither)",
+                         f"states={list(states)}, flows={list(fl + minus)}")
+    out = Variant(name, ind, states, fl, minus, t.string("zh"), t.string("en"))
+    t.close()
+    return out
 
 
 def _start_levels(t: Table, tiers, param_names) -> tuple[StartLevel, ...]:

@@ -173,14 +173,8 @@ M: dict[str, dict[str, str]] = {
     "param_noise": {"zh": "报告噪声尺度", "en": "Reporting-noise scale"},
     "param_offset": {"zh": "{unit}：{rate}偏移", "en": "{unit}: offset of {rate}"},
     "param_start": {"zh": "{unit}：起始{what}", "en": "{unit}: start {what}"},
-    "start_hte": {"zh": "有效高企数", "en": "valid HTE"},
-    "start_sme": {"zh": "科技型中小企业（非高企）数", "en": "tech SMEs (not HTE)"},
-    "start_reserve": {"zh": "培育库企业数", "en": "reserve firms"},
-    "start_leader_share": {"zh": "领军企业占比", "en": "share of leaders"},
     "var_priors_x0.5": {"zh": "先验宽度减半", "en": "priors x0.5"},
     "var_priors_x2": {"zh": "先验宽度加倍", "en": "priors x2"},
-    "var_def_tech_sme_excl_hte": {"zh": "科技型中小企业口径不含高企", "en": "tech SMEs counted without HTEs"},
-    "var_def_hte_new_incl_relocated": {"zh": "新认定高企口径含迁入", "en": "new HTE counted with relocations"},
     "why_not_modelled": {"zh": "模型不含该指标", "en": "indicator not modelled"},
     "why_start": {"zh": "不晚于起始年份{x}", "en": "at or before the start year {x}"},
     "why_horizon": {"zh": "晚于预测终点{x}", "en": "after the horizon {x}"},
@@ -198,20 +192,16 @@ M: dict[str, dict[str, str]] = {
     "fig_cost_p_title": {"zh": "成本与达成概率：{unit}{year}年{ind}≥{target}",
                          "en": "Cost vs probability: {ind} >= {target} in {year}"},
     "fig_cost_total": {"zh": "财政支出（万元），至{year}年累计", "en": "Cost (10k yuan), total to {year}"},
-    "fig_wf_title": {"zh": "{unit}有效高企变动分解 {T}→{year}（均值；虚线为目标{target}）",
-                     "en": "{unit}: change in valid HTE {T} to {year} (means; dashed line = target {target})"},
+    "fig_wf_title": {"zh": "{unit}{ind}变动分解 {T}→{year}（均值；虚线为目标{target}）",
+                     "en": "{unit}: change in {ind} {T} to {year} (means; dashed line = target {target})"},
     "wf_start": {"zh": "起点", "en": "Start"},
-    "wf_first": {"zh": "+首次认定", "en": "+First cert."},
-    "wf_relocated": {"zh": "+整体迁入", "en": "+Relocated in"},
-    "wf_lapsed": {"zh": "−到期未续", "en": "−Lapsed"},
-    "wf_exits": {"zh": "−注销退出", "en": "−Exits"},
     "wf_end": {"zh": "终点", "en": "End"},
     "fig_tornado_title": {"zh": "敏感性：{pol}", "en": "Sensitivity: {pol}"},
     "fig_tornado_legend_lo": {"zh": "因素处于低10%", "en": "factor in its bottom 10%"},
     "fig_tornado_legend_hi": {"zh": "因素处于高10%", "en": "factor in its top 10%"},
     "fig_tornado_x": {"zh": "{year}年{ind}（中位数）", "en": "{ind} in {year} (median)"},
     "fig_tornado_lever": {"zh": "政策效果：{x}", "en": "lever effect: {x}"},
-    "fig_tornado_start": {"zh": "起始有效高企数", "en": "Start level of valid HTE"},
+    "fig_tornado_start": {"zh": "起始{ind}数", "en": "Start level of {ind}"},
     "fig_sub_title": {"zh": "{unit}各分区{ind}：{pol}（中位数与80%区间，×为年度目标）",
                       "en": "{unit} sub-units, {ind}: {pol} (median, 80% interval; x = yearly target)"},
     "fig_pipe_title": {"zh": "{unit}企业梯队：{pol}", "en": "{unit}, the pipeline: {pol}"},
@@ -378,10 +368,11 @@ def tr(key: str, lang: str, /, **fields) -> str:
     return M[key][lang].format(**fields)
 
 
-def col(name: str, lang: str) -> str:
-    """A column header with its unit (the column id itself when the catalogue has none)."""
+def col(name: str, lang: str, variants: dict | None = None) -> str:
+    """A column header with its unit (the column id itself when the catalogue has none);
+    ``variants``: the run's declared sensitivity variants ({name: {zh, en}})."""
     if name not in COLUMNS and name.startswith("p_met_"):   # a sensitivity variant's P(met)
-        return f"{COLUMNS['p_met'][lang]}{M['sep'][lang]}{variant(name[6:], lang)}"
+        return f"{COLUMNS['p_met'][lang]}{M['sep'][lang]}{variant(name[6:], lang, variants)}"
     return COLUMNS.get(name, {}).get(lang, name)
 
 
@@ -485,9 +476,10 @@ def why(text: str, lang: str) -> str:
     return text if lang == "en" else ""
 
 
-def param_label(name: str, rates: dict, units: dict, lang: str) -> str:
-    """A calibration parameter in words: a rate, a district's offset of a rate, a start level,
-    or the reporting-noise scale (the id itself where nothing better is known)."""
+def param_label(name: str, rates: dict, units: dict, lang: str, start_words: dict | None = None) -> str:
+    """A calibration parameter in words: a rate, a district's offset of a rate, a start level
+    (``start_words``: the structure's {lang: {level or share: words}}), or the reporting-noise
+    scale (the id itself where nothing better is known)."""
     unit = lambda u: units.get(u, {}).get(lang, u)  # noqa: E731
     if name in rates and rates[name].get(lang) not in (None, "", name):
         return rates[name][lang]
@@ -497,11 +489,14 @@ def param_label(name: str, rates: dict, units: dict, lang: str) -> str:
     if len(parts) == 3 and parts[1] == "offset":
         return tr("param_offset", lang, unit=unit(parts[0]), rate=rates.get(parts[2], {}).get(lang, parts[2]))
     if len(parts) == 2:
-        what = M.get(f"start_{parts[1]}", {}).get(lang, parts[1])
+        what = (start_words or {}).get(lang, {}).get(parts[1], parts[1])
         return tr("param_start", lang, unit=unit(parts[0]), what=what)
     return name
 
 
-def variant(name: str, lang: str) -> str:
-    """A sensitivity variant (sim.sensitivity) in words."""
+def variant(name: str, lang: str, declared: dict | None = None) -> str:
+    """A sensitivity variant (sim.sensitivity) in words: the prior scalings from this
+    catalogue, the alternative definitions from the structure file (``declared``)."""
+    if name in (declared or {}):
+        return declared[name][lang]
     return M.get(f"var_{name}", {}).get(lang, name)

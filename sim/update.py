@@ -31,6 +31,7 @@ from scipy.stats import norm
 
 from .observations import actual_of, fit_status
 from .results import QCOLS, QUANTS, is_scored, pct, target_phrase
+from .scenario import BASE_POLICY
 
 SNAPSHOT = "inputs.json"
 Z95 = float(norm.ppf(0.95))   # 1.6449: the normal tails meet the 5% and 95% quantiles exactly
@@ -124,7 +125,7 @@ def new_actuals(sc, prev: Path) -> list[dict]:
     proj = _read_csv(prev / "projection.csv")
     if proj.empty or not {"unit", "scenario", "indicator", "year", *QCOLS} <= set(proj.columns):
         return []
-    proj = proj[proj.scenario == "baseline"]
+    proj = proj[proj.scenario == BASE_POLICY]
     cells = {(u, i, int(y)): row for u, i, y, row in zip(proj.unit, proj.indicator, proj.year,
                                                        proj[list(QCOLS)].to_numpy(float))}
     out = []
@@ -154,12 +155,12 @@ def since_previous(res, prev: Path) -> dict | None:
     if tg is None or old.empty or not {"unit", "scenario", "indicator", "year", "target", "p_met"} <= set(old.columns):
         return None
     old = old[(old.unit == tg.unit) & (old.indicator == tg.indicator) & (old.year == tg.year)
-              & (old.scenario == "baseline")]
+              & (old.scenario == BASE_POLICY)]
     if old.empty:
         return None
     new = res.targets_frame()
     new = new[(new.unit == tg.unit) & (new.indicator == tg.indicator) & (new.year == tg.year)
-              & (new.scenario == "baseline")]
+              & (new.scenario == BASE_POLICY)]
     a, b = old.iloc[0], new.iloc[0]
 
     def num(v):
@@ -274,7 +275,7 @@ def sentences(manifest: dict, lang: str) -> list[str]:
     out = []
     sp = manifest.get("since_previous")
     if sp:
-        pol = next((p[lang] for p in labels.get("policies", []) if p["name"] == "baseline"), "baseline")
+        pol = next((p[lang] for p in labels.get("policies", []) if p["name"] == BASE_POLICY), BASE_POLICY)
         out.append(since_sentence(sp, ul(sp["unit"]), il(sp["indicator"]), pol, lang))
     for s in manifest.get("new_actuals", []):
         out.append(surprise_sentence(s, ul(s["unit"]), il(s["indicator"]), lang))

@@ -189,15 +189,18 @@ def test_safe_file_names_for_any_policy_name():
 
 
 def test_waterfall_adds_up_to_the_projected_mean(yuyao_run):
-    """start + first certifications + relocations - lapsed - exits = the projected mean."""
-    from sim.figures import WATERFALL
+    """start + first certifications + relocations - lapsed - exits = the projected mean
+    (the components the structure file declares under [[waterfall]])."""
+    comps = yuyao_run.waterfall
+    assert [c["en"] for c in comps] == ["+First cert.", "+Relocated in", "−Lapsed", "−Exits"]
+    assert yuyao_run.headline == "hte_valid"
     fl, pr = yuyao_run.flows, yuyao_run.projection
     T, year = 2024, 2025
     for pol in yuyao_run.policy_names:
         start = pr[(pr.unit == "yuyao") & (pr.indicator == "hte_valid") & (pr.scenario == pol) & (pr.year == T)]["mean"].iloc[0]
         end = pr[(pr.unit == "yuyao") & (pr.indicator == "hte_valid") & (pr.scenario == pol) & (pr.year == year)]["mean"].iloc[0]
-        change = sum(sign * fl[(fl.scenario == pol) & fl.flow.isin(flows) & (fl.year == year)]["mean"].sum()
-                     for _, flows, sign in WATERFALL)
+        change = sum(c["sign"] * fl[(fl.scenario == pol) & fl.flow.isin(c["flows"]) & (fl.year == year)]["mean"].sum()
+                     for c in comps)
         assert start + change == pytest.approx(end, abs=0.01)
 
 

@@ -68,7 +68,7 @@ def test_inflows_follow_the_system_and_growth_is_kept(root):
     """Data simulated at 25% a year (the exact integer simulator, every indicator for six
     years) are recovered, and the projection keeps growing about 25% a year instead of
     decaying toward a fixed inflow."""
-    from sim.validate import synthetic
+    from synthetic import synthetic
     sc = load_scenario(root / "scenarios" / "yuyao.toml")
     # without the yearly rate shocks (their own test below): one simulated history then grows
     # at the rates' own pace, which is what this test is about

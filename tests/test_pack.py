@@ -398,11 +398,16 @@ def test_progress_stays_off_when_output_is_not_a_terminal(capsys):
 
 
 def test_sensitivity_variants_and_parameters_have_words():
+    from sim.structure import load_structure
     from sim.text import col, param_label, variant
-    for name in ("priors_x0.5", "priors_x2", "def_tech_sme_excl_hte", "def_hte_new_incl_relocated"):
-        assert not ascii_words(variant(name, "zh")) and not ascii_words(col(f"p_met_{name}", "zh"))
+    st = load_structure(ROOT / "calibration" / "structure.toml", "structure.toml")
+    declared = {v.name: {"zh": v.zh, "en": v.en} for v in st.variants}
+    assert set(declared) == {"def_tech_sme_excl_hte", "def_hte_new_incl_relocated"}
+    for name in ("priors_x0.5", "priors_x2", *declared):
+        assert not ascii_words(variant(name, "zh", declared))
+        assert not ascii_words(col(f"p_met_{name}", "zh", declared))
     rates = {"renew": {"zh": "高企到期重新认定率", "en": "HTE renewal rate"}}
     units = {"yuyao": {"zh": "余姚市", "en": "Yuyao"}}
     assert param_label("yuyao.offset.renew", rates, units, "zh") == "余姚市：高企到期重新认定率偏移"
-    assert param_label("yuyao.hte", rates, units, "zh") == "余姚市：起始有效高企数"
+    assert param_label("yuyao.hte", rates, units, "zh", st.start_words) == "余姚市：起始有效高企数"
     assert not ascii_words(param_label("noise_scale", rates, units, "zh"))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from sim.scenario import load_scenario
-from sim.validate import coverage_run
+from synthetic import coverage_run
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""Validation of the calibration (METHODS.md s.7): recovery on dense synthetic data (V1)
-and simulation-based calibration with a scenario's real pattern of published cells (V2).
+"""Validation of the calibration (METHODS.md s.7), a test helper outside the package:
+recovery on dense synthetic data (V1) and simulation-based calibration with a scenario's
+real pattern of published cells (V2).
 
 Synthetic truth: parameters drawn from the prior (V2) or fixed (V1); start levels from
 their priors; the exact integer simulator moves the firms from the start year; published
@@ -14,9 +15,9 @@ import dataclasses
 
 import numpy as np
 
-from .calibrate import Model, fit
-from .data import Row
-from .params import from_link, to_link
+from sim.calibrate import Model, fit
+from sim.data import Row
+from sim.params import from_link, to_link
 
 
 def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
@@ -61,7 +62,7 @@ def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
 
 def real_cells(sc):
     """The (unit, indicator, year) cells of the main unit that the ledger publishes as actuals."""
-    from .starts import fit_rows
+    from sim.starts import fit_rows
     fitted, _ = fit_rows(sc.starts[sc.unit].spec, sc.rows, sc.structure.indicators)
     return sorted({(r.unit, r.indicator, r.year) for r, part in fitted if part is None})
 
@@ -92,7 +93,7 @@ def coverage_run(sc, n_rep: int, seed: int, cells=None, level: float = 0.90, pro
         par_hits.append((theta >= lo) & (theta <= hi))
         z_scores.append((X.mean(0) - theta) / X.std(0))
         # projected valid HTE at the horizon from the fit (posterior predictive, integer moves)
-        from .project import project
+        from sim.project import project
         sc_p = dataclasses.replace(sc_r, horizon=horizon, policies=sc_r.policies[:1])
         res = project(sc_p, cal, n_paths=1000, seed=int(rng.integers(2**31)))
         v = res.indicator(sc_p.policies[0].name, sc.unit, sc.structure.headline)[res.year_index(horizon)]
