@@ -175,9 +175,11 @@ def fan_chart(rd, unit: str, indicator: str, ax=None, lang: str = "zh"):
     tg = _targets(rd, unit, indicator)
     if tg:
         ax.plot(*zip(*tg), "X", color=TARGET, ms=15, mec="white", mew=1.5, zorder=8, label=t("target", lang))
+        med = dict(zip(base.year.astype(int), base.p50))
         for yx, yv in tg:
-            ax.annotate(num(yv), (yx, yv), textcoords="offset points", xytext=(-10, 12), ha="right", color=TARGET,
-                        fontsize=15, zorder=9,
+            below = yv < med.get(int(yx), -np.inf)     # the label on the side away from the median line
+            ax.annotate(num(yv), (yx, yv), textcoords="offset points", xytext=(-10, -14 if below else 12),
+                        ha="right", va="top" if below else "baseline", color=TARGET, fontsize=15, zorder=9,
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     ax.set_title(rd.unit_label(unit, lang) + t("sep", lang) + rd.ind_label(indicator, lang))
     ax.set_xlabel(t("year", lang))
