@@ -210,14 +210,12 @@ class Model:
         self._sys = structure_arrays(self.c)
         self._sys_full = structure_arrays(self.full_c)
         # variance of each rate's year-to-year shock on its link scale (priors file [year_noise])
-        yn = sc.year_noise
+        var = sc.year_noise_sd ** 2
         q_idx, n_moves = self._sys[0], self._sys[1]
+        used = np.arange(q_idx.shape[1])[None, :] < n_moves[:, None]          # padding past each origin's moves
+        self._yn_move = np.where(used, var[np.where(used, q_idx, 0)], 0.0)
         names = st.prob_params + st.rate_params
-        self._yn_move = np.zeros(q_idx.shape)
-        for o in range(q_idx.shape[0]):
-            for k in range(n_moves[o]):
-                self._yn_move[o, k] = yn.get(names[q_idx[o, k]], 0.0) ** 2
-        self._yn_in = np.array([yn.get(j.param, 0.0) ** 2 for j in st.inflows])
+        self._yn_in = np.array([var[names.index(j.param)] for j in st.inflows])
 
     # ---- pieces of a unit's model ---------------------------------------------------------
     def start_vector(self, nat: np.ndarray, unit: str) -> np.ndarray:

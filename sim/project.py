@@ -172,11 +172,10 @@ def year_shocks(sc: Scenario, paths: Paths, year: int) -> np.ndarray:
     """(P, n) link-scale shocks of every rate in ``year``: sd (priors file [year_noise]) times a
     standard normal drawn from SeedSequence(seed, KEY_YEAR, year), the same for every policy
     (common random numbers): rates move from year to year around each path's own values."""
-    names = sc.structure.prob_params + sc.structure.rate_params
-    sd = np.array([sc.year_noise.get(n, 0.0) for n in names])
+    sd = sc.year_noise_sd
     if not sd.any():
-        return np.zeros((paths.rates.shape[0], len(names)))
-    z = np.concatenate([block_stream(paths.seed, b, KEY_YEAR, year).standard_normal((e - s, len(names)))
+        return np.zeros((paths.rates.shape[0], len(sd)))
+    z = np.concatenate([block_stream(paths.seed, b, KEY_YEAR, year).standard_normal((e - s, len(sd)))
                         for b, s, e in paths.layout()])
     return z * sd
 

@@ -133,6 +133,13 @@ class Scenario:
         """Actual rows of a unit for modelled indicators (the data the fit uses)."""
         return [r for r in self.rows if r.unit == unit and r.is_actual and r.indicator in self.structure.indicators]
 
+    @property
+    def year_noise_sd(self) -> np.ndarray:
+        """sd of each rate's yearly shock on its link scale (priors file [year_noise]), in the
+        structure's parameter order: prob_params, then rate_params."""
+        st = self.structure
+        return np.array([self.year_noise.get(n, 0.0) for n in st.prob_params + st.rate_params])
+
     def last_actual_year(self, unit: str) -> int:
         """The last year with a fitted figure of the unit (its own or a sub-unit's)."""
         return last_fit_year(self.starts[unit].spec, self.rows, self.structure.indicators)

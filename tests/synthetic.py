@@ -37,7 +37,7 @@ def synthetic(sc, theta: np.ndarray, cells, rng, horizon: int):
     base = model.unit_rates(theta, nat, unit)
     names = sc.structure.prob_params + sc.structure.rate_params
     is_prob = np.array([n in sc.structure.prob_params for n in names])
-    sd = np.array([sc.year_noise.get(n, 0.0) for n in names])
+    sd = sc.year_noise_sd
     # the rates move from year to year as the model says (priors file [year_noise])
     rates = np.stack([from_link(to_link(base, is_prob) + sd * rng.standard_normal(base.shape), is_prob)
                       for _ in range(Y)])
