@@ -59,7 +59,7 @@ def fit(scenario: Scenario, *, seed: int | None = None, cache: bool = True) -> C
 
     A Kalman-filter likelihood of the published figures with the priors of the
     calibration files, sampled by MCMC until every parameter has converged (split R-hat
-    <= 1.01, bulk and tail ESS >= 400) or 40 rounds are spent, as ``sim run`` does.
+    <= 1.01, bulk and tail ESS >= 400) or 80 rounds of 100 steps are spent, as ``sim run`` does.
 
     Parameters
     ----------

@@ -56,7 +56,7 @@ from .kalman import filter_batch, structure_arrays, system
 from .observations import superseded
 from .params import Param, ParamSpace
 from .scenario import Scenario
-from .starts import fit_rows, last_fit_year, part_shares, unit_start_vector
+from .starts import StartPlan, fit_rows, last_fit_year
 
 LOG2PI = np.log(2 * np.pi)
 N_DRAWS = 4000
@@ -207,6 +207,9 @@ class Model:
         self.offsets = {u: [(rate_pos[k], self.space.index[f"{u}.offset.{k}"]) for k in sc.pooling.partial]
                         for u in sc.pool_with}
         self._obs_cache = {}
+        self._plans = {u: StartPlan(self.specs[u], st.start_names, sc.hierarchy, sc.regional, self.space.index)
+                       for u in self.units}
+        self._rate_space = ParamSpace(list(self.space.params[: self.n_rates]))
         self._sys = structure_arrays(self.c)
         self._sys_full = structure_arrays(self.full_c)
         # variance of each rate's year-to-year shock on its link scale (priors file [year_noise])
@@ -219,8 +222,7 @@ class Model:
 
     # ---- pieces of a unit's model ---------------------------------------------------------
     def start_vector(self, nat: np.ndarray, unit: str) -> np.ndarray:
-        return unit_start_vector(self.specs[unit], self.sc.structure.start_names, self.sc.hierarchy,
-                                 self.sc.regional, nat, self.space.index)
+        return self._plans[unit].vector(nat)
 
     def unit_rates(self, theta: np.ndarray, nat: np.ndarray, unit: str) -> np.ndarray:
         rates = nat[:, : self.n_rates]
@@ -228,12 +230,11 @@ class Model:
             u_rates = theta[:, : self.n_rates].copy()
             for k, j in self.offsets[unit]:
                 u_rates[:, k] += theta[:, j]
-            rates = self.space.natural(np.concatenate([u_rates, theta[:, self.n_rates:]], axis=1))[:, : self.n_rates]
+            rates = self._rate_space.natural(u_rates)   # the transform is column by column
         return rates
 
     def shares(self, nat: np.ndarray, unit: str) -> np.ndarray | None:
-        spec = self.specs[unit]
-        return part_shares(spec, nat, self.space.index) if spec.parts else None
+        return self._plans[unit].shares(nat)
 
     def _obs_arrays(self, unit: str, keep: np.ndarray):
         """The unit's figures as flat arrays for the compiled filter (sorted by year)."""
@@ -406,8 +407,8 @@ def find_mode(model: Reduced, rng: np.random.Generator, starts: int = 3):
 
 
 def fit(sc: Scenario, draws: int = N_DRAWS, seed: int | None = None, rows=None, until: int | None = None,
-        prior_scale: float = 1.0, withheld: tuple[str, ...] = (), chains: int = 32, steps: int = 200,
-        max_rounds: int = 40, **_) -> Calibration:   # 40: DEFAULT_ROUNDS
+        prior_scale: float = 1.0, withheld: tuple[str, ...] = (), chains: int = 32, steps: int = 100,
+        max_rounds: int = 80, **_) -> Calibration:   # 80: DEFAULT_ROUNDS
     """Fit a scenario's rates and start levels; return the posterior draws.
 
     The sampler runs in rounds of ``steps`` steps of ``chains`` chains until every
@@ -500,8 +501,8 @@ def fit_key(sc: Scenario, **settings) -> str:
     return hashlib.sha256(json.dumps(model_inputs, sort_keys=True).encode("utf-8")).hexdigest()[:20]
 
 
-THOROUGH = dict(max_rounds=80)
-DEFAULT_ROUNDS = 40
+THOROUGH = dict(max_rounds=160)
+DEFAULT_ROUNDS = 80
 
 
 def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False,

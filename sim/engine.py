@@ -91,6 +91,20 @@ class Compiled:
         for i, j in enumerate(s.inflows):
             self.size_rows[i, list(j.size)] = 1.0
         self.tier_pos = {int(t): int(np.flatnonzero(k == t)[0]) for t in range(self.K)}
+        # how each start level fills its tiers, as column numbers of the start vector:
+        # (level column, ((tier, share column), ...), other tiers, their weights)
+        col = {name: i for i, name in enumerate(s.start_names)}
+        plan = []
+        for lv in s.start_levels:
+            shared = {tier for tier, _ in lv.shares}
+            others = tuple(t for t in lv.tiers if t not in shared)
+            if lv.split == "cohort":
+                w = (1 + s.cohort_growth) ** -np.arange(len(others), dtype=float)
+            else:
+                w = np.ones(len(others))
+            w = w / w.sum()
+            plan.append((col[lv.name], tuple((tier, col[p]) for tier, p in lv.shares), others, tuple(w)))
+        self.start_plan = tuple(plan)
 
     def restricted(self, keep) -> "Compiled":
         return Compiled(self.s, keep)
@@ -150,22 +164,14 @@ class Compiled:
     def start_states(self, start: np.ndarray) -> np.ndarray:
         """(B, K) start tiers from a unit's start vector (B, levels + shares), in the order of
         ``Structure.start_names``: each level fills its tiers (see :mod:`sim.structure`)."""
-        s = self.s
         start = np.atleast_2d(start)
         x = np.zeros((len(start), self.K))
-        col = {n: i for i, n in enumerate(s.start_names)}
-        for lv in s.start_levels:
-            v = start[:, col[lv.name]]
+        for c, shares, others, w in self.start_plan:
+            v = start[:, c]
             rest = v.copy()
-            for tier, p in lv.shares:
-                x[:, tier] = v * start[:, col[p]]
+            for tier, cp in shares:
+                x[:, tier] = v * start[:, cp]
                 rest = rest - x[:, tier]
-            others = [t for t in lv.tiers if t not in {tier for tier, _ in lv.shares}]
-            if lv.split == "cohort":
-                w = (1 + s.cohort_growth) ** -np.arange(len(others), dtype=float)
-            else:
-                w = np.ones(len(others))
-            w = w / w.sum()
             for t, wt in zip(others, w):
                 x[:, t] = rest * wt
         return x

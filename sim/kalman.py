@@ -108,30 +108,64 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
     m2 = np.zeros(n)
     P = np.zeros((n, n))
     GP = np.zeros((n, n))
+    Q = np.zeros((n, n))
     Dp = np.zeros(n)
     h = np.zeros(n)
     Ph = np.zeros(n)
+    # The change vectors are sparse (a move lands in one tier and counts in one flow): the
+    # rows each origin's moves touch, and each inflow's, so Q costs |rows|^2, not n^2.
+    o_rows = np.zeros((O, n), dtype=np.int64)
+    o_nr = np.zeros(O, dtype=np.int64)
+    for o in range(O):
+        for i in range(n):
+            for c in range(M):
+                if D[o, i, c] != 0.0:
+                    o_rows[o, o_nr[o]] = i
+                    o_nr[o] += 1
+                    break
+    v_rows = np.zeros((I, n), dtype=np.int64)
+    v_nr = np.zeros(I, dtype=np.int64)
+    for j in range(I):
+        for i in range(n):
+            if V[j, i] != 0.0:
+                v_rows[j, v_nr[j]] = i
+                v_nr[j] += 1
+    g_i = np.zeros(n * K, dtype=np.int64)    # G's non-zero entries (its flow columns are zero)
+    g_c = np.zeros(n * K, dtype=np.int64)
     for b in range(B):
         for i in range(n):
             m[i] = x0[b, i] if i < K else 0.0
             for j in range(n):
                 P[i, j] = 0.0
+        n_g = 0
+        for c in range(K):
+            for i in range(n):
+                if G[b, i, c] != 0.0:
+                    g_i[n_g] = i
+                    g_c[n_g] = c
+                    n_g += 1
         k = 0
         for y in range(n_years):
             if y > 0:
                 # Q from the stocks at the start of the year, then predict
-                Q = np.zeros((n, n))
+                for i in range(n):
+                    for j in range(n):
+                        Q[i, j] = 0.0
                 for o in range(O):
                     mo = m[origin_tier[o]]
                     if mo <= 0.0:
                         continue
-                    for i in range(n):
+                    nr = o_nr[o]
+                    for a in range(nr):
+                        i = o_rows[o, a]
                         acc = 0.0
                         for c in range(M):
                             acc += D[o, i, c] * pis[b, o, c]
                         Dp[i] = acc
-                    for i in range(n):
-                        for j in range(i, n):
+                    for a in range(nr):
+                        i = o_rows[o, a]
+                        for a2 in range(a, nr):
+                            j = o_rows[o, a2]
                             acc = 0.0
                             for c in range(M):
                                 acc += D[o, i, c] * D[o, j, c] * pis[b, o, c]
@@ -146,14 +180,17 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
                         vk = yn_move[o, mv]
                         if vk > 0.0 and 0.0 < qk < 1.0:
                             dq = qk * (1.0 - qk)
-                            for i in range(n):
+                            for a in range(nr):
+                                i = o_rows[o, a]
                                 acc = D[o, i, mv] * surv
                                 for c in range(mv + 1, n_moves[o] + 1):
                                     acc -= D[o, i, c] * pis[b, o, c] / (1.0 - qk)
                                 Dp[i] = dq * acc
                             w = mo * mo * vk
-                            for i in range(n):
-                                for jj in range(n):
+                            for a in range(nr):
+                                i = o_rows[o, a]
+                                for a2 in range(nr):
+                                    jj = o_rows[o, a2]
                                     Q[i, jj] += w * Dp[i] * Dp[jj]
                         surv -= pis[b, o, mv]
                 for j in range(I):
@@ -162,27 +199,36 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
                         size += size_rows[j, t] * max(m[t], 0.0)
                     lam = r_in[b, j] * size
                     w = lam + lam * lam * yn_in[j]
-                    for i in range(n):
-                        for jj in range(n):
+                    for a in range(v_nr[j]):
+                        i = v_rows[j, a]
+                        for a2 in range(v_nr[j]):
+                            jj = v_rows[j, a2]
                             Q[i, jj] += w * V[j, i] * V[j, jj]
+                # predict: m = G m, P = G P G' + Q over G's non-zero entries
                 for i in range(n):
-                    acc = 0.0
+                    m2[i] = 0.0
                     for j in range(n):
-                        acc += G[b, i, j] * m[j]
-                    m2[i] = acc
+                        GP[i, j] = 0.0
+                for t in range(n_g):
+                    i, c = g_i[t], g_c[t]
+                    g = G[b, i, c]
+                    m2[i] += g * m[c]
+                    for j in range(n):
+                        GP[i, j] += g * P[c, j]
                 for i in range(n):
                     m[i] = m2[i]
                     for j in range(n):
-                        acc = 0.0
-                        for c in range(n):
-                            acc += G[b, i, c] * P[c, j]
-                        GP[i, j] = acc
+                        P[i, j] = Q[i, j]
+                for t in range(n_g):
+                    j, c = g_i[t], g_c[t]
+                    g = G[b, j, c]
+                    for i in range(n):
+                        P[i, j] += GP[i, c] * g
                 for i in range(n):
-                    for j in range(n):
-                        acc = 0.0
-                        for c in range(n):
-                            acc += GP[i, c] * G[b, j, c]
-                        P[i, j] = acc + Q[i, j]
+                    for j in range(i):
+                        v = 0.5 * (P[i, j] + P[j, i])
+                        P[i, j] = v
+                        P[j, i] = v
             while k < N and obs_year[k] == y:
                 extra = 0.0
                 s = 1.0

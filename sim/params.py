@@ -79,19 +79,29 @@ class ParamSpace:
         self._bounded = np.array([p.kind == "bounded" for p in params])
         self._lo = np.array([p.lo for p in params])
         self._hi = np.array([p.hi for p in params])
+        kinds = {"logit": "logit", "shift": "shift", "bounded": "bounded"}
+        how = [kinds.get(p.kind, "log") for p in params]
+        self._groups = tuple((np.flatnonzero(np.array(how) == k), k) for k in ("log", "logit", "bounded", "shift")
+                             if k in how)
 
     def __len__(self):
         return len(self.params)
 
     def natural(self, u: np.ndarray) -> np.ndarray:
-        """Map u (..., n) to natural values (..., n)."""
+        """Map u (..., n) to natural values (..., n), column by column: exp for log-normal,
+        expit for logit-normal, lo + (hi - lo) expit for bounded, the identity for shifts."""
         u = np.asarray(u, dtype=float)
-        sig = expit(u)
-        lin = self._shift | self._logit | self._bounded
-        out = np.exp(np.where(lin, 0.0, u))
-        out = np.where(self._logit, sig, out)
-        out = np.where(self._bounded, self._lo + (self._hi - self._lo) * sig, out)
-        return np.where(self._shift, u, out)
+        out = np.empty(u.shape)
+        for cols, how in self._groups:
+            if how == "log":
+                out[..., cols] = np.exp(u[..., cols])
+            elif how == "logit":
+                out[..., cols] = expit(u[..., cols])
+            elif how == "bounded":
+                out[..., cols] = self._lo[cols] + (self._hi[cols] - self._lo[cols]) * expit(u[..., cols])
+            else:
+                out[..., cols] = u[..., cols]
+        return out
 
     def log_prior(self, u: np.ndarray) -> np.ndarray:
         z = (np.asarray(u) - self.mean) / self.sd

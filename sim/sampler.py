@@ -289,8 +289,8 @@ def gess(log_post, x: np.ndarray, lp: np.ndarray, mu: np.ndarray, cov: np.ndarra
     and when the reference matches the posterior most steps are near-independent draws.
     The chains run asynchronously: each batched call evaluates the next proposal of every
     chain, whether it is starting a step or shrinking, so a call costs one evaluation per
-    chain and no chain waits for the slowest. Returns the states (steps, C, d) and the
-    average number of evaluations per step.
+    chain and no chain waits for the slowest. Returns the states (steps, C, d), the
+    average number of evaluations per step and the log densities of the last states (C,).
     """
     C, d = x.shape
     L = np.linalg.cholesky(_psd(cov) + 1e-12 * np.eye(d))
@@ -338,15 +338,32 @@ def gess(log_post, x: np.ndarray, lp: np.ndarray, mu: np.ndarray, cov: np.ndarra
         nxt = g[done[g] < steps]
         if len(nxt):
             begin(nxt)
-    return out, n_eval / (steps * C)
+    return out, n_eval / (steps * C), lp
 
 
 def _converged(diag) -> bool:
     return bool(diag["rhat"].max() <= RHAT_MAX and min(diag["ess_bulk"].min(), diag["ess_tail"].min()) >= ESS_MIN)
 
 
-def sample(log_post, mode, cov, rng: np.random.Generator, chains: int = 32, steps: int = 200,
-           max_rounds: int = 12, warmup: int = 200):
+def next_check(rounds: int, diag: dict) -> int:
+    """The round at which to compute the diagnostics next, predicted from the last check.
+
+    The diagnostics cost a few tenths of a second, so they are not computed after every
+    round. After a check at ``rounds`` rounds, the draws needed are predicted from the
+    usual rates (for a stationary chain R-hat - 1 falls as 1/draws and ESS grows with the
+    draws): the next check is at the predicted round, at least one round later and at
+    most twice as many rounds. The prediction only schedules the checks: convergence is
+    always decided by the full diagnostics.
+    """
+    r_max = float(diag["rhat"].max())
+    e_min = float(min(diag["ess_bulk"].min(), diag["ess_tail"].min()))
+    grow = max((r_max - 1.0) / (RHAT_MAX - 1.0) if np.isfinite(r_max) else 2.0,
+               ESS_MIN / e_min if e_min > 0 else 2.0)
+    return int(min(max(rounds + 1, np.ceil(rounds * grow)), 2 * rounds))
+
+
+def sample(log_post, mode, cov, rng: np.random.Generator, chains: int = 32, steps: int = 100,
+           max_rounds: int = 24, warmup: int = 200, first_check: int = 4):
     """Draws from the posterior: (chains array (n, C, d), diagnostics dict).
 
     Adaptation: importance sampling refits the reference to the posterior (PSIS) and gives
@@ -364,18 +381,16 @@ def sample(log_post, mode, cov, rng: np.random.Generator, chains: int = 32, step
     x = xa[rng.choice(len(xa), size=chains, p=w)]
     lp = evaluate(log_post, x)
     for k in range(2):
-        out, _ = gess(log_post, x, lp, mu, ref, warmup // 2, rng)
+        out, _, lp = gess(log_post, x, lp, mu, ref, warmup // 2, rng)
         x = out[-1].copy()
-        lp = evaluate(log_post, x)
         wd = out[warmup // 4:].reshape(-1, out.shape[2])
         mu, ref = wd.mean(0), _psd(np.cov(wd.T))
     parts, evals = [], []
     diag = None
-    check = 2
+    check = first_check
     for r in range(max_rounds):
-        out, ne = gess(log_post, x, lp, mu, ref, steps, rng)
+        out, ne, lp = gess(log_post, x, lp, mu, ref, steps, rng)
         x = out[-1].copy()
-        lp = evaluate(log_post, x)
         parts.append(out)
         evals.append(ne)
         if len(parts) < check and r < max_rounds - 1:
@@ -384,7 +399,7 @@ def sample(log_post, mode, cov, rng: np.random.Generator, chains: int = 32, step
         diag = diagnostics(draws)
         if _converged(diag):
             break
-        check = max(len(parts) + 1, int(np.ceil(len(parts) * 1.4)))   # diagnostics cost: check at spaced rounds
+        check = next_check(len(parts), diag)
     diag.update(evals_per_step=float(np.mean(evals)), khat=float(min(ks)), rounds=len(parts),
                 converged=_converged(diag))
     return draws, diag

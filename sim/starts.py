@@ -105,33 +105,75 @@ class UnitStart:
         return tuple(p for p, _ in self.parts)
 
 
+class StartPlan:
+    """A unit's start vector as a fixed sequence of column operations, worked out once from
+    its spec, the hierarchy and the parameter index (the sampler builds it thousands of
+    times). ``vector(nat)`` gives (B, len(names)) from natural parameter values nat (B, n);
+    ``shares(nat)`` the sub-units' shares (B, parts), or None without parts.
+    """
+
+    def __init__(self, spec: UnitStart, names: tuple[str, ...], hier: dict[str, Hier], regional: Regional | None,
+                 index: dict[str, int]):
+        explicit, z = dict(spec.explicit), dict(spec.z)
+        steps: list[tuple] = []      # (name, explicit column) or (name, base, ratio column, sd, z column)
+        done: set[str] = set()
+
+        def level(name):
+            if name in done:
+                return
+            if name in explicit:
+                steps.append((name, index[explicit[name]]))
+            else:
+                h = hier[name]
+                if h.relative_to == "regional":
+                    base = float(np.log(regional.per_unit(spec.year)))
+                else:
+                    level(h.relative_to)
+                    base = h.relative_to
+                steps.append((name, base, index[h.ratio_param], h.between_sd, index[z[name]]))
+            done.add(name)
+
+        out = []
+        for k, name in enumerate(names):
+            if name in z:
+                level(name)
+                out.append((k, name, -1))
+            else:
+                out.append((k, None, index[explicit[name]]))
+        self.steps, self.out = tuple(steps), tuple(out)
+        self.share_cols = np.array([index[p] for _, p in spec.parts], dtype=int) if spec.parts else None
+
+    def vector(self, nat: np.ndarray) -> np.ndarray:
+        B = nat.shape[0]
+        logs: dict[str, np.ndarray] = {}
+        for st in self.steps:
+            if len(st) == 2:
+                logs[st[0]] = np.log(np.maximum(nat[:, st[1]], 1e-300))
+            else:
+                name, base, ratio, sd, zc = st
+                b = np.full(B, base) if isinstance(base, float) else logs[base]
+                logs[name] = b + np.log(nat[:, ratio]) + sd * nat[:, zc]
+        out = np.empty((B, len(self.out)))
+        for k, name, col in self.out:
+            out[:, k] = np.exp(logs[name]) if name is not None else nat[:, col]
+        return out
+
+    def shares(self, nat: np.ndarray) -> np.ndarray | None:
+        """(B, parts) shares of the sub-units from their log-gamma split parameters."""
+        if self.share_cols is None:
+            return None
+        g = np.stack([nat[:, c] for c in self.share_cols], axis=1)   # C order: the sum as before
+        return g / np.maximum(g.sum(axis=1, keepdims=True), 1e-300)
+
+
 def unit_start_vector(spec: UnitStart, names: tuple[str, ...], hier: dict[str, Hier], regional: Regional | None,
                       nat: np.ndarray, index: dict[str, int]) -> np.ndarray:
     """(B, len(names)) start vector of a unit from natural parameter values nat (B, n).
 
     ``names``: the structure's start names (levels, then shares); ``index``: parameter name
-    -> column of nat.
+    -> column of nat. (One call of :class:`StartPlan`.)
     """
-    B = nat.shape[0]
-    out = np.empty((B, len(names)))
-    explicit, z = dict(spec.explicit), dict(spec.z)
-    logs: dict[str, np.ndarray] = {}
-
-    def level(name):
-        if name in logs:
-            return logs[name]
-        if name in explicit:
-            logs[name] = np.log(np.maximum(nat[:, index[explicit[name]]], 1e-300))
-        else:
-            h = hier[name]
-            base = (np.full(B, np.log(regional.per_unit(spec.year))) if h.relative_to == "regional"
-                    else level(h.relative_to))
-            logs[name] = base + np.log(nat[:, index[h.ratio_param]]) + h.between_sd * nat[:, index[z[name]]]
-        return logs[name]
-
-    for k, name in enumerate(names):
-        out[:, k] = np.exp(level(name)) if name in z else nat[:, index[explicit[name]]]
-    return out
+    return StartPlan(spec, names, hier, regional, index).vector(nat)
 
 
 def part_shares(spec: UnitStart, nat: np.ndarray, index: dict[str, int]) -> np.ndarray:
