@@ -48,11 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import optimize
 
 from . import sampler as smp
 from .engine import Compiled
-from .kalman import filter_batch, structure_arrays, system
 from .observations import superseded
 from .params import Param, ParamSpace
 from .scenario import Scenario
@@ -150,6 +148,7 @@ class Model:
 
     def __init__(self, sc: Scenario, rows=None, until: int | None = None, prior_scale: float = 1.0,
                  withheld: tuple[str, ...] = ()):
+        from .kalman import structure_arrays   # numba: imported when a fit needs it, not by every run
         self.sc = sc
         st = sc.structure
         self.full_c = Compiled(st)
@@ -262,6 +261,7 @@ class Model:
         ``record``: a list that receives (unit, indicator, year, published, predicted mean,
         predicted variance, bound) per figure, the prediction made before seeing it.
         """
+        from .kalman import filter_batch, system
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         c = self.full_c if full else self.c
         nat = self.space.natural(theta) if nat is None else nat
@@ -395,6 +395,7 @@ def hessian(f_batch, x, eps=1e-3):
 
 def find_mode(model: Reduced, rng: np.random.Generator, starts: int = 3):
     """Best of a few L-BFGS-B runs (from the prior mean and from prior draws)."""
+    from scipy import optimize   # a third of a second to import: only when fitting
     best = None
     x0s = [model.mean.copy()] + [model.mean + 0.5 * model.sd * rng.standard_normal(len(model.mean))
                                  for _ in range(starts - 1)]

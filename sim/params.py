@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import digamma, expit, logit, polygamma
+from scipy.special import digamma, expit, logit, ndtri, polygamma
 
 from .errors import InputError
 from .tomlio import Table
@@ -50,8 +50,7 @@ class Param:
 
     def prior_interval(self, level=0.90):
         """Prior interval on the natural scale."""
-        from scipy.stats import norm
-        z = norm.ppf(0.5 + level / 2)
+        z = ndtri(0.5 + level / 2)
         return float(self.natural(self.mean - z * self.sd)), float(self.natural(self.mean + z * self.sd))
 
 

@@ -27,14 +27,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
+from scipy.special import ndtr, ndtri   # the normal cdf and quantile (scipy.stats costs a second to import)
 
 from .observations import actual_of, fit_status
 from .results import QCOLS, QUANTS, is_scored, pct, target_phrase
 from .scenario import BASE_POLICY
 
 SNAPSHOT = "inputs.json"
-Z95 = float(norm.ppf(0.95))   # 1.6449: the normal tails meet the 5% and 95% quantiles exactly
+Z95 = float(ndtri(0.95))   # 1.6449: the normal tails meet the 5% and 95% quantiles exactly
 
 
 # ---- the previous run ---------------------------------------------------------------------
@@ -87,10 +87,10 @@ def pit_from_quantiles(x: float, q) -> float:
     med = float(np.interp(0.5, p, q))
     if x < q[0]:
         sd = (med - q[0]) / Z95
-        return float(min(p[0], norm.cdf((x - med) / sd))) if sd > 0 else 0.0
+        return float(min(p[0], ndtr((x - med) / sd))) if sd > 0 else 0.0
     if x > q[-1]:
         sd = (q[-1] - med) / Z95
-        return float(max(p[-1], norm.cdf((x - med) / sd))) if sd > 0 else 1.0
+        return float(max(p[-1], ndtr((x - med) / sd))) if sd > 0 else 1.0
     eq = p[q == x]
     if eq.size:
         return float((eq.min() + eq.max()) / 2)
