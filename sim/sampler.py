@@ -148,11 +148,15 @@ def _z_rank(x: np.ndarray) -> np.ndarray:
     order = np.argsort(flat)
     srt = flat[order]
     n = len(flat)
-    starts = np.flatnonzero(np.concatenate([[True], srt[1:] != srt[:-1]]))
-    ends = np.concatenate([starts[1:], [n]])
-    avg = 0.5 * (starts + ends + 1)              # average of ranks starts+1 .. ends
     ranks = np.empty(n)
-    ranks[order] = np.repeat(avg, ends - starts)
+    new = srt[1:] != srt[:-1]
+    if new.all():                                # no ties (the usual case): ranks 1 .. n
+        ranks[order] = np.arange(1.0, n + 1.0)
+    else:
+        starts = np.flatnonzero(np.concatenate([[True], new]))
+        ends = np.concatenate([starts[1:], [n]])
+        avg = 0.5 * (starts + ends + 1)          # average of ranks starts+1 .. ends
+        ranks[order] = np.repeat(avg, ends - starts)
     return ndtri((ranks - 3 / 8) / (n + 1 / 4)).reshape(x.shape)
 
 
