@@ -441,8 +441,15 @@ def fit(sc: Scenario, draws: int = N_DRAWS, seed: int | None = None, rows=None, 
     rng_free = np.random.default_rng(np.random.SeedSequence([seed, 3]))
     chains_x = model.expand(chains_r, rng_free)                  # likelihood-free parameters from the prior
     mode, cov = model.expand(mode_r[None], None)[0], model.expand_cov(cov_r)
-    full_diag = smp.diagnostics(chains_x)
-    rhat, ess_b, ess_t = full_diag["rhat"], full_diag["ess_bulk"], full_diag["ess_tail"]
+    # per-parameter diagnostics: the sampler's last check for the sampled parameters (the
+    # same draws), computed here only for those drawn from the prior
+    rhat, ess_b, ess_t = (np.empty(len(mode)) for _ in range(3))
+    rest = np.array(free, dtype=int) if "rhat" in diag else np.arange(len(mode))
+    if len(rest) < len(mode):
+        rhat[model.keep], ess_b[model.keep], ess_t[model.keep] = diag["rhat"], diag["ess_bulk"], diag["ess_tail"]
+    if len(rest):
+        d_rest = smp.diagnostics(chains_x[:, :, rest])
+        rhat[rest], ess_b[rest], ess_t[rest] = d_rest["rhat"], d_rest["ess_bulk"], d_rest["ess_tail"]
     converged = bool(np.max(rhat) <= smp.RHAT_MAX and min(ess_b.min(), ess_t.min()) >= smp.ESS_MIN)
     flat = chains_x.reshape(-1, len(mode))
     keep = np.linspace(0, len(flat) - 1, min(draws, len(flat))).astype(int)
