@@ -416,6 +416,12 @@ def fit(sc: Scenario, draws: int = N_DRAWS, seed: int | None = None, rows=None, 
     parameter has split R-hat <= 1.01 and bulk and tail ESS >= 400, or ``max_rounds``
     rounds are spent (the fit is then labelled preliminary in its notes and diagnostics).
     """
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):   # 30x30 matrices: BLAS threads only cost
+        return _fit(sc, draws, seed, rows, until, prior_scale, withheld, chains, steps, max_rounds)
+
+
+def _fit(sc, draws, seed, rows, until, prior_scale, withheld, chains, steps, max_rounds) -> Calibration:
     seed = sc.seed if seed is None else seed
     full = Model(sc, rows=rows, until=until, prior_scale=prior_scale, withheld=withheld)
     space = full.space
