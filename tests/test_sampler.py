@@ -72,3 +72,24 @@ def test_the_sampler_converges_to_a_known_posterior():
     mean_true = np.r_[0, 0, 0, stats.loggamma(a).mean()]
     assert np.all(np.abs(draws.mean(axis=0) - mean_true) < 4 * se)
     assert np.allclose(np.cov(draws[:, :3].T), C, atol=0.15)
+
+
+@pytest.mark.parametrize("kind", ["fast", "slow", "shifted", "ties"])
+def test_screen_is_the_raw_split_rhat_of_arviz(kind):
+    """The cheap screen that schedules the full diagnostics is ArviZ's split R-hat without
+    rank normalisation ("split" method), parameter by parameter."""
+    rng = np.random.default_rng(7)
+    chains = np.stack([_draws(rng, kind, n=200) for _ in range(3)], axis=2)     # (n, C, d)
+    got = S.screen_rhat(chains)
+    for j in range(chains.shape[2]):
+        assert got[j] == pytest.approx(float(A.rhat(chains[:, :, j].T, method="split")), rel=1e-10)
+
+
+def test_next_check_grows_with_the_gap_and_is_bounded():
+    def diag(r, e):
+        return dict(rhat=np.array([r]), ess_bulk=np.array([e]), ess_tail=np.array([e]))
+    assert S.next_check(4, diag(1.005, 5000)) == 5                  # passed the bars: one round later
+    assert S.next_check(4, diag(1.02, 5000)) == 8                   # R-hat - 1 twice the bar: twice the draws
+    assert S.next_check(4, diag(1.5, 5000)) == 8                    # at most twice as many rounds
+    assert S.next_check(10, diag(1.009, 200)) == 20                 # ESS half the bar: twice the draws
+    assert S.next_check(10, diag(1.012, 5000)) == 12
