@@ -130,6 +130,13 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
             if V[j, i] != 0.0:
                 v_rows[j, v_nr[j]] = i
                 v_nr[j] += 1
+    h_nz = np.zeros((N, n), dtype=np.int64)     # each figure's non-zero weights
+    h_nn = np.zeros(N, dtype=np.int64)
+    for k in range(N):
+        for i in range(n):
+            if obs_h[k, i] != 0.0:
+                h_nz[k, h_nn[k]] = i
+                h_nn[k] += 1
     g_i = np.zeros(n * K, dtype=np.int64)    # G's non-zero entries (its flow columns are zero)
     g_c = np.zeros(n * K, dtype=np.int64)
     for b in range(B):
@@ -184,7 +191,8 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
                                 i = o_rows[o, a]
                                 acc = D[o, i, mv] * surv
                                 for c in range(mv + 1, n_moves[o] + 1):
-                                    acc -= D[o, i, c] * pis[b, o, c] / (1.0 - qk)
+                                    if D[o, i, c] != 0.0:   # (skipping zeros changes no bit)
+                                        acc -= D[o, i, c] * pis[b, o, c] / (1.0 - qk)
                                 Dp[i] = dq * acc
                             w = mo * mo * vk
                             for a in range(nr):
@@ -232,23 +240,28 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
             while k < N and obs_year[k] == y:
                 extra = 0.0
                 s = 1.0
+                # h is sparse (an indicator's few states and flows): sums over its non-zeros
+                # only (adding exact zeros changes no bit); P stays exactly symmetric, so its
+                # updates fill one triangle and mirror it
+                nz = h_nz[k, : h_nn[k]]
                 if obs_part[k] >= 0:
                     s = shares[b, obs_part[k]]
                     whole = 0.0
-                    for i in range(n):
+                    for i in nz:
                         whole += obs_h[k, i] * m[i]
                     extra = s * (1.0 - s) * abs(whole)
                 for i in range(n):
                     h[i] = obs_h[k, i] * s
                 mu = 0.0
-                for i in range(n):
+                for i in nz:
                     mu += h[i] * m[i]
+                for i in range(n):
                     acc = 0.0
-                    for j in range(n):
+                    for j in nz:
                         acc += P[i, j] * h[j]
                     Ph[i] = acc
                 S = 0.0
-                for i in range(n):
+                for i in nz:
                     S += Ph[i] * h[i]
                 r = obs_r[k] * (noise2[b] if obs_scaled[k] else 1.0)
                 S += r + 0.25 + extra
@@ -266,16 +279,18 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
                     for i in range(n):
                         m[i] += Ph[i] / S * shift
                     for i in range(n):
-                        for j in range(n):
+                        for j in range(i + 1):
                             P[i, j] -= Ph[i] * Ph[j] * f
+                            P[j, i] = P[i, j]
                 else:
                     e = obs_val[k] - mu
                     ll[b] += -0.5 * (LOG2PI + math.log(S) + e * e / S)
                     for i in range(n):
                         m[i] += Ph[i] / S * e
                     for i in range(n):
-                        for j in range(n):
+                        for j in range(i + 1):
                             P[i, j] -= Ph[i] * Ph[j] / S
+                            P[j, i] = P[i, j]
                 k += 1
         if want_state:
             for i in range(n):
