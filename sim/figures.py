@@ -646,7 +646,6 @@ def save(ax, stem: str, svg: bool = False) -> list[str]:
     drawn once, at the size it is saved."""
     import sys
 
-    from PIL import Image
     fig = ax.figure
     from matplotlib.text import Text
     for txt in fig.findobj(Text):   # labels come from files: no control characters
@@ -655,11 +654,7 @@ def save(ax, stem: str, svg: bool = False) -> list[str]:
             txt.set_text(_CONTROL.sub(" ", s))
     if not getattr(fig, "_sim_layout", False):
         fig.tight_layout()
-    fig.set_dpi(DPI)
-    fig.canvas.draw()
-    rgb = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
-    rgb.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
-        stem + ".png", format="png", dpi=(DPI, DPI), compress_level=6)
+    _png(fig, stem + ".png")
     out = [stem + ".png"]
     if svg:
         fig.savefig(stem + ".svg", metadata={"Date": None})
@@ -667,6 +662,32 @@ def save(ax, stem: str, svg: bool = False) -> list[str]:
     if "matplotlib.pyplot" in sys.modules:   # a figure the caller made with pyplot
         sys.modules["matplotlib.pyplot"].close(fig)
     return out
+
+
+def _png(fig, dest) -> None:
+    """Draw ``fig`` at its size and write it to ``dest`` (a path or a file) as a palette PNG."""
+    from PIL import Image
+    fig.set_dpi(DPI)
+    fig.canvas.draw()
+    rgb = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+    rgb.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+        dest, format="png", dpi=(DPI, DPI), compress_level=6)
+
+
+def _warm_up(lang: str) -> None:
+    """Load once what every figure uses (the figure and text machinery, the font's glyphs,
+    the PNG writer) by drawing a small throw-away figure: done before the fork, neither
+    process pays for it again."""
+    import io
+    fig, ax = new_figure((3, 2))
+    ax.fill_between([0, 1], [0, 0], [1, 1], alpha=0.2, lw=0, label=t("band80", lang))
+    ax.plot([0, 1], [0, 1], ls=DASHES[1], label=t("actual", lang))
+    ax.annotate("1,000", (0.5, 0.5), textcoords="offset points", xytext=(4, 4),
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+    ax.yaxis.set_major_formatter(_thousands())
+    ax.set_title(t("year", lang) + "0123456789%")
+    ax.legend()
+    _png(fig, io.BytesIO())
 
 
 def figure_tasks(rd, every: bool = False) -> list[tuple]:
@@ -765,6 +786,7 @@ def render_all(rd, d, lang: str, workers: int | None = None, side=(), every: boo
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
     setup(lang)
+    _warm_up(lang)
     tasks = figure_tasks(rd, every=every)
     jobs = [(_draw, (rd, t_, d, lang, svg), COST[t_[0]]) for t_ in tasks] + list(side)
     n = workers if workers is not None else min(os.cpu_count() or 1, 2)

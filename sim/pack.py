@@ -4,7 +4,9 @@ comparison sheet first, then every table; localised headers with units, number f
 frozen header row, filters, column widths), both drawn from a run folder's tables.
 
 The page is rendered from jinja2 templates (``sim/templates``) with autoescaping, so every
-value read from a file is escaped. The answers come from :mod:`sim.meeting`, every word from
+value read from a file is escaped. It is rendered once (:func:`draft`, with empty image and
+font data), its characters choose the font subset (:func:`charset`: any label of any data
+file is covered), and the figures and the subset are then inlined (:func:`fill`). The answers come from :mod:`sim.meeting`, every word from
 :mod:`sim.text`. Same tables, same bytes: no timestamps in the font, the zip or the
 workbook properties.
 """
@@ -302,13 +304,6 @@ def fill(doc: str, figs: Path, font: str) -> str:
         data = base64.b64encode(png.read_bytes()).decode("ascii") if png.is_file() else ""
         doc = doc.replace(str(_figure(m)), str(_figure(m, data)))
     return doc
-
-
-def page(rd, lang: str, figs: Path | None, font_face: str = "") -> str:
-    """The report page with the figures found in ``figs`` (None: none) and the base64 font
-    subset ``font_face`` (may be empty)."""
-    stems = {p.stem for p in Path(figs).glob("*.png")} if figs is not None else set()
-    return fill(draft(rd, lang, stems), figs or Path("."), font_face)
 
 
 def font_charset(rd, lang: str = "zh", figs: Path | None = None) -> str:
