@@ -355,15 +355,17 @@ def check(scenario):
 @click.option("--out", default="results", show_default=True, help="Results folder.")
 @click.option("--lang", type=LANG, default="zh", show_default=True, help="Language of the terminal, figures and report.")
 @click.option("--no-figures", is_flag=True, help="Write the tables only.")
+@click.option("--all-figures", is_flag=True, help="Draw every figure, not only those the report shows.")
+@click.option("--svg", is_flag=True, help="Also write the fan charts as SVG (for slides).")
 @click.option("--refit", is_flag=True, help="Fit again even if a cached fit of the same inputs exists.")
 @click.option("--sensitivity", is_flag=True,
               help="Refit with priors x0.5 and x2 and alternative definitions; flag targets whose P(met) moves > 0.10.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print every target and scenario, and the calibration notes.")
-def run(scenario, paths, seed, out, lang, no_figures, refit, sensitivity, verbose):
+def run(scenario, paths, seed, out, lang, no_figures, all_figures, svg, refit, sensitivity, verbose):
     """Calibrate, project every scenario, and write a new run folder."""
     sc = _prepare(scenario, out, paths, extra=0.5 if sensitivity else 0.0)
     dest, reused = run_scenario(sc, out, paths=paths, seed=seed, lang=lang, figures=not no_figures, refit=refit,
-                                sensitivity=sensitivity, notify=_fit_note)
+                                sensitivity=sensitivity, notify=_fit_note, every=all_figures, svg=svg)
     _echo(run_screen(dest, lang, reused, verbose))
 
 
@@ -468,9 +470,11 @@ def compare(run_a, run_b, paths, fits, lang):
 @click.option("--lang", type=LANG, default="zh", show_default=True, help="Language.")
 @click.option("--goal", "goal_folder", default=None,
               help="A folder written by 'sim goal' whose answers go into the report's 'what it would take'.")
-def report(run_folder, lang, goal_folder):
+@click.option("--all-figures", is_flag=True, help="Draw every figure, not only those the report shows.")
+@click.option("--svg", is_flag=True, help="Also write the fan charts as SVG (for slides).")
+def report(run_folder, lang, goal_folder, all_figures, svg):
     """Re-render a finished run's figures, report_<lang>.html and report_<lang>.xlsx (no simulation)."""
-    rerender(run_folder, lang, goal_folder)
+    rerender(run_folder, lang, goal_folder, every=all_figures, svg=svg)
     shown = run_folder.rstrip("/") or "/"
     click.echo(f"wrote {shown}/report_{lang}.html and {shown}/report_{lang}.xlsx")
 

@@ -35,9 +35,15 @@ def t(key: str, lang: str) -> str:
 
 
 def setup(lang: str) -> None:
-    """Agg backend, the bundled CJK font and projector-sized type (idempotent)."""
+    """The bundled CJK font and projector-sized type (idempotent; cheap after the first call).
+    Figures are made without pyplot (:func:`new_figure`); Agg is chosen for any caller that
+    uses pyplot."""
+    import sys
+
     import matplotlib
-    if matplotlib.get_backend().lower() != "agg":
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")   # without pyplot this only sets rcParams["backend"]
+    elif matplotlib.get_backend().lower() != "agg":
         matplotlib.use("Agg")
     from .fonts import use_cjk_font
     use_cjk_font()
@@ -47,19 +53,26 @@ def setup(lang: str) -> None:
                                 "savefig.dpi": DPI, "text.parse_math": False})   # a '$' in a label is text
 
 
+def new_figure(figsize, **subplots):
+    """A figure on its own Agg canvas (no pyplot: nothing global to close) and its axes
+    (``fig.subplots(**subplots)``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize, dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(**subplots)
+
+
 def _new_ax(ax, height: float = 7.2):
-    import matplotlib.pyplot as plt
     if ax is None:
-        _, ax = plt.subplots(figsize=(WIDTH_IN, height), dpi=DPI)
+        _, ax = new_figure((WIDTH_IN, height))
     return ax
 
 
 def _grid(n: int, ncol: int, panel_h: float, sharey=False):
-    import matplotlib.pyplot as plt
     ncol = max(1, min(ncol, n))
     nrow = int(np.ceil(max(n, 1) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(WIDTH_IN, panel_h * nrow + 1.2), dpi=DPI, squeeze=False,
-                             sharey=sharey)
+    fig, axes = new_figure((WIDTH_IN, panel_h * nrow + 1.2), nrows=nrow, ncols=ncol, squeeze=False, sharey=sharey)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     return fig, axes
@@ -537,9 +550,7 @@ def pipeline(rd, policy: str | None = None, lang: str = "zh"):
     setup(lang)
     policy = policy or rd.base_policy
     base = rd.base_policy
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(WIDTH_IN, 7.8), dpi=DPI, squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.15]})
+    fig, axes = new_figure((WIDTH_IN, 7.8), nrows=1, ncols=2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.15]})
     ax, bx = axes[0, 0], axes[0, 1]
     ti = rd.tiers
     tiers = list(rd.labels.get("tiers", {}))
@@ -627,9 +638,14 @@ def _acted_flows(rd, policy: str) -> set:
 
 
 def save(ax, stem: str, svg: bool = False) -> list[str]:
-    """Save the axes' figure as PNG (and SVG for the fan charts that go into slides), 1920 px
-    wide; no timestamps: same input, same bytes."""
-    import matplotlib.pyplot as plt
+    """Save the axes' figure as PNG (and SVG with ``svg``), 1920 px wide; no timestamps: same
+    input, same bytes.
+
+    The PNG holds a palette of at most 256 colours (the figures use a few flat colours and their
+    anti-aliased edges), a third of the bytes of an RGBA PNG and quicker to write; the figure is
+    drawn once, at the size it is saved."""
+    import sys
+
     fig = ax.figure
     from matplotlib.text import Text
     for txt in fig.findobj(Text):   # labels come from files: no control characters
@@ -638,42 +654,88 @@ def save(ax, stem: str, svg: bool = False) -> list[str]:
             txt.set_text(_CONTROL.sub(" ", s))
     if not getattr(fig, "_sim_layout", False):
         fig.tight_layout()
-    fig.savefig(stem + ".png", metadata={"Software": None}, dpi=DPI, bbox_inches=None)
+    _png(fig, stem + ".png")
     out = [stem + ".png"]
     if svg:
         fig.savefig(stem + ".svg", metadata={"Date": None})
         out.append(stem + ".svg")
-    plt.close(fig)
+    if "matplotlib.pyplot" in sys.modules:   # a figure the caller made with pyplot
+        sys.modules["matplotlib.pyplot"].close(fig)
     return out
 
 
-def figure_tasks(rd) -> list[tuple]:
+def _png(fig, dest) -> None:
+    """Draw ``fig`` at its size and write it to ``dest`` (a path or a file) as a palette PNG."""
+    from PIL import Image
+    fig.set_dpi(DPI)
+    fig.canvas.draw()
+    rgb = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+    rgb.quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE).save(
+        dest, format="png", dpi=(DPI, DPI), compress_level=6)
+
+
+def _warm_up(lang: str) -> None:
+    """Load once what every figure uses (the figure and text machinery, the font's glyphs,
+    the PNG writer) by drawing a small throw-away figure: done before the fork, neither
+    process pays for it again."""
+    import io
+    fig, ax = new_figure((3, 2))
+    ax.fill_between([0, 1], [0, 0], [1, 1], alpha=0.2, lw=0, label=t("band80", lang))
+    ax.plot([0, 1], [0, 1], ls=DASHES[1], label=t("actual", lang))
+    ax.annotate("1,000", (0.5, 0.5), textcoords="offset points", xytext=(4, 4),
+                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none"))
+    ax.yaxis.set_major_formatter(_thousands())
+    ax.set_title(t("year", lang) + "0123456789%")
+    ax.legend()
+    _png(fig, io.BytesIO())
+
+
+def figure_tasks(rd, every: bool = False) -> list[tuple]:
     """The figures of a run, as (function name, args, kwargs, file stem, svg) in reading order:
-    the answer (P(met), cost per extra firm), then the evidence (fans of the whole district
-    before its parts, the pipeline of every scenario, components of change, sensitivity)."""
+    the answer, then the evidence (fans of the whole district before its parts, pipelines,
+    components of change, sensitivity). ``svg``: the figure is also written as SVG when SVGs
+    are asked for (the fan charts, which go into slides).
+
+    By default only what the meeting pack shows: P(met) by scenario; cost per extra firm,
+    ranked; the main unit's fans of its key indicators and of the indicators of its key
+    targets; the sub-units' small multiples of the headline indicator; the pipeline of the
+    policy in force and of the scenario ranked first per 万元; components of change; the
+    tornado of the policy in force. ``every`` adds the rest: extra cost vs extra firms, cost vs
+    P(met), fans of the main unit's other published or targeted indicators and of up to four
+    sub-units, the sub-units' multiples of the other key indicators, the pipeline of every
+    other scenario and the tornado of the best-ranked one.
+    """
+    from .meeting import key_targets
     tasks = []
     main = rd.main_unit
     pr = rd.projection
+    keys = set(rd.labels["key_indicators"])
+    best = None
+    if not rd.ranking.empty:
+        best = rd.ranking.sort_values(["rank", "scenario"]).scenario.iloc[0]
     if not rd.scenarios.empty:
         tasks.append(("p_met_dots", (), {}, "p_met_by_scenario", False))
     if not rd.ranking.empty:
-        tasks += [("lever_ranking", (), {}, "lever_ranking", False), ("cost_vs_extra", (), {}, "cost_vs_extra", False)]
+        tasks.append(("lever_ranking", (), {}, "lever_ranking", False))
+        if every:
+            tasks.append(("cost_vs_extra", (), {}, "cost_vs_extra", False))
     ht = rd.manifest.get("headline_target")
-    if ht and not rd.scenarios.empty:
+    if every and ht and not rd.scenarios.empty:
         sf = rd.scenarios
         p = sf[(sf.unit == ht["unit"]) & (sf.indicator == ht["indicator"]) & (sf.year == ht["year"])].p_met
         if len(p) > 1 and p.max() - p.min() >= 0.05:
             tasks.append(("cost_vs_probability", (), {}, "cost_vs_probability", False))
     # fans: the key indicators and those the main unit has a published figure or a target of
     # (projection.csv holds every declared indicator, for scoring later figures)
-    wanted = set(rd.labels["key_indicators"])
-    if not rd.targets.empty:
+    shown = keys | {ind for ind, _, _ in key_targets(rd)[:4]}
+    wanted = set(shown) if not every else set(keys)
+    if every and not rd.targets.empty:
         wanted |= set(rd.targets[rd.targets.unit == main].indicator)
-    if not rd.sources.empty:
+    if every and not rd.sources.empty:
         wanted |= set(rd.sources[rd.sources.unit == main].indicator)
     for ind in [i for i in rd.labels["indicators"] if i in set(pr[pr.unit == main].indicator) and i in wanted]:
         tasks.append(("fan_chart", (main, ind), {}, f"fan_{main}_{ind}", True))
-    if 0 < len(rd.sub_units) <= 4:
+    if every and 0 < len(rd.sub_units) <= 4:
         for unit in rd.sub_units:
             for ind in rd.labels["key_indicators"]:
                 if ind in set(pr[pr.unit == unit].indicator):
@@ -681,61 +743,147 @@ def figure_tasks(rd) -> list[tuple]:
     if rd.sub_units:
         tg = rd.targets
         for ind in rd.labels["key_indicators"]:
-            if not tg.empty and ((tg.indicator == ind) & tg.unit.isin(rd.sub_units)).any():
+            if (every or ind == rd.headline) and not tg.empty and ((tg.indicator == ind) & tg.unit.isin(rd.sub_units)).any():
                 tasks.append(("subunit_multiples", (ind,), {}, f"subunits_{ind}", False))
     if not rd.tiers.empty:
         for k, pol in enumerate(rd.policy_names):
-            tasks.append(("pipeline", (pol,), {}, f"pipeline_{k:02d}_{safe_stem(pol)}", False))
+            if every or pol in (rd.base_policy, best):
+                tasks.append(("pipeline", (pol,), {}, f"pipeline_{k:02d}_{safe_stem(pol)}", False))
     if not rd.scenarios.empty:
         tasks += [("waterfall", (), {}, "waterfall", False),
                   ("tornado", (rd.base_policy,), {}, f"tornado_00_{safe_stem(rd.base_policy)}", False)]
-        if not rd.ranking.empty:
-            best = rd.ranking.sort_values(["rank", "scenario"]).scenario.iloc[0]
+        if every and best is not None:
             k = rd.policy_names.index(best) if best in rd.policy_names else 99
             tasks.append(("tornado", (best,), {}, f"tornado_{k:02d}_{safe_stem(best)}", False))
     return tasks
 
 
-def _draw(rd, task, d, lang) -> str:
-    name, args, kwargs, stem, svg = task
+# rough relative drawing times (a fan chart is 1), to share the figures between processes
+COST = MappingProxyType(dict(fan_chart=1.0, p_met_dots=1.2, cost_vs_extra=1.0, lever_ranking=1.1,
+                             cost_vs_probability=1.0, waterfall=1.6, tornado=1.1, subunit_multiples=1.3,
+                             pipeline=1.5))
+
+
+def _draw(rd, task, d, lang, svg=False) -> str:
+    name, args, kwargs, stem, can_svg = task
     out = FIGURES[name](rd, *args, lang=lang, **kwargs)
     ax = out.flat[0] if hasattr(out, "flat") else out
-    return save(ax, str(d / stem), svg=svg)[0]
+    return save(ax, str(d / stem), svg=svg and can_svg)[0]
 
 
-def _draw_in_worker(job) -> str:
-    from .rundata import load_run
-    folder, task, d, lang = job
-    return _draw(load_run(folder), task, d, lang)
+def render_all(rd, d, lang: str, workers: int | None = None, side=(), every: bool = False, svg: bool = False):
+    """The figures of a run (:func:`figure_tasks`; ``every``: all of them, not only the pack's)
+    into folder ``d``; returns the PNG paths in reading order. ``svg``: the fan charts also as SVG.
 
-
-def render_all(rd, d, lang: str, workers: int | None = None, side=None):
-    """Every figure of a run into folder ``d``; returns the PNG paths in reading order.
-
-    Figures are independent, so they are drawn on up to ``workers`` processes (default:
-    the machine's cores, at most 4); each worker reads the run folder's tables itself.
-    ``side``: an optional (function, args) run in the same pool meanwhile; then the
-    return value is (PNG paths, its result). A progress bar shows on a terminal.
+    ``side``: other jobs, each (function, args, cost relative to a fan chart), done meanwhile;
+    then the return value is (PNG paths, their results). Jobs are shared between this process
+    and, with ``workers`` > 1 (default: 2 when the machine has two cores), one forked process
+    that inherits the run's tables (see :func:`run_shared`). A progress bar shows on a terminal.
     """
-    import multiprocessing as mp
     import os
     from pathlib import Path
 
-    from .progress import bar
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
-    tasks = figure_tasks(rd)
-    n = min(workers or os.cpu_count() or 1, 4, max(len(tasks), 1))
-    if n <= 1 or "fork" not in mp.get_all_start_methods():
-        with bar(tasks, tr("stage_figures", lang)) as it:
-            pngs = [_draw(rd, t_, d, lang) for t_ in it]
-        return pngs if side is None else (pngs, side[0](*side[1]))
-    with mp.get_context("fork").Pool(n) as pool:
-        job = pool.apply_async(side[0], side[1]) if side is not None else None
-        with bar(pool.imap(_draw_in_worker, [(rd.folder, t_, d, lang) for t_ in tasks], chunksize=1),
-                 tr("stage_figures", lang), length=len(tasks)) as it:
-            pngs = list(it)
-        return pngs if job is None else (pngs, job.get())
+    setup(lang)
+    _warm_up(lang)
+    tasks = figure_tasks(rd, every=every)
+    jobs = [(_draw, (rd, t_, d, lang, svg), COST[t_[0]]) for t_ in tasks] + list(side)
+    n = workers if workers is not None else min(os.cpu_count() or 1, 2)
+    out = run_shared(jobs, n > 1, tr("stage_figures", lang))
+    pngs = out[:len(tasks)]
+    return pngs if not side else (pngs, out[len(tasks):])
+
+
+def _share(costs: list[float]) -> list[int]:
+    """Which of two processes (0: this one, 1: the forked one) does each job: the longest
+    first, each to the less loaded one (ties to the fork, which starts a moment later)."""
+    load, who = [0.0, 0.0], [0] * len(costs)
+    for k in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        w = 0 if load[0] < load[1] else 1
+        who[k] = w
+        load[w] += costs[k]
+    return who
+
+
+def _longest_first(jobs, who, w: int) -> list[int]:
+    return sorted((k for k in range(len(jobs)) if who[k] == w), key=lambda k: (-jobs[k][2], k))
+
+
+def run_shared(jobs, parallel: bool, label: str) -> list:
+    """Run ``jobs`` (function, args, cost) and return their results in order: with
+    ``parallel``, shared between this process and one forked child (fork start method only),
+    which sends each result back through a pipe as it finishes.
+
+    No pool and no lock is shared with the child: if this process is interrupted or fails, the
+    child is killed and reaped in ``finally`` and nothing can wait on a dead worker.
+    """
+    import multiprocessing as mp
+
+    from .progress import counter
+    results = [None] * len(jobs)
+    if not parallel or len(jobs) < 2 or "fork" not in mp.get_all_start_methods():
+        with counter(len(jobs), label) as tick:
+            for k, (fn, args, _) in enumerate(jobs):
+                results[k] = fn(*args)
+                tick(1)
+        return results
+    import gc
+    who = _share([c for _, _, c in jobs])
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child, args=([(k, jobs[k]) for k in _longest_first(jobs, who, 1)], send), daemon=True)
+    waiting = sum(who)
+    gc.freeze()   # the collector leaves the shared objects alone: fewer pages copied after the fork
+    try:
+        child.start()
+        send.close()
+        with counter(len(jobs), label) as tick:
+            def take(block: bool) -> None:
+                nonlocal waiting
+                while waiting and (block or recv.poll()):
+                    try:
+                        k, ok, value = recv.recv()
+                    except EOFError:
+                        raise RuntimeError(f"a figure process ended early (exit status {child.exitcode})") from None
+                    if not ok:
+                        raise value
+                    results[k] = value
+                    waiting -= 1
+                    tick(1)
+            for k in _longest_first(jobs, who, 0):
+                fn, args, _ = jobs[k]
+                results[k] = fn(*args)
+                tick(1)
+                take(False)
+            take(True)
+        child.join()
+    finally:
+        if child.is_alive():
+            child.kill()
+            child.join()
+        send.close()
+        recv.close()
+        gc.unfreeze()
+    return results
+
+
+def _child(jobs, send) -> None:
+    """The forked process of :func:`run_shared`: each job's (index, ok, result or exception)."""
+    try:
+        for k, (fn, args, _) in jobs:
+            try:
+                value, ok = fn(*args), True
+            except Exception as exc:   # noqa: BLE001 (sent to the parent, which raises it)
+                value, ok = exc, False
+            try:
+                send.send((k, ok, value))
+            except Exception:   # noqa: BLE001 (an exception that does not pickle)
+                send.send((k, False, RuntimeError(f"{type(value).__name__}: {value}")))
+            if not ok:
+                return
+    finally:
+        send.close()
 
 
 # The figures figure_tasks names (a constant mapping: name -> function).
@@ -757,7 +905,7 @@ def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh", unit_labels
 
     from .text import param_label
     setup(lang)
-    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     rates = summary[~summary.parameter.str.contains(r"\.")]
     offsets = summary[summary.parameter.str.contains(r"\.offset\.")]
     starts = summary[summary.parameter.str.contains(r"\.") & ~summary.parameter.isin(offsets.parameter)]
@@ -766,8 +914,8 @@ def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh", unit_labels
         panels.append((offsets, M["fig_cal_offsets"], False))
     panels = [p_ for p_ in panels if len(p_[0])]
     sizes = [len(p_[0]) for p_ in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, 0.42 * sum(sizes) + 1.6 * len(panels) + 1.5), dpi=DPI,
-                             squeeze=False, gridspec_kw={"height_ratios": sizes})
+    fig, axes = new_figure((WIDTH_IN, 0.42 * sum(sizes) + 1.6 * len(panels) + 1.5), nrows=len(panels), ncols=1,
+                           squeeze=False, gridspec_kw={"height_ratios": sizes})
     for ax, (df, title, log) in zip(axes.flat, panels):
         for y, (_, r) in enumerate(df.iloc[::-1].iterrows()):
             ax.plot([r.prior_p05, r.prior_p95], [y, y], color="#cccccc", lw=9, solid_capstyle="butt")
@@ -783,8 +931,8 @@ def prior_vs_posterior(summary, rate_labels: dict, lang: str = "zh", unit_labels
         ax.set_title(title[lang], fontsize=16, loc="left")
         ax.set_ylim(-0.6, len(df) - 0.4)
         ax.grid(axis="x", alpha=0.3)
-    handles = [plt.Line2D([], [], color="#cccccc", lw=8, label=t("fig_cal_prior", lang))]
-    handles += [plt.Line2D([], [], color=c, lw=3.5, label=LABEL_WORDS[k][lang])
+    handles = [Line2D([], [], color="#cccccc", lw=8, label=t("fig_cal_prior", lang))]
+    handles += [Line2D([], [], color=c, lw=3.5, label=LABEL_WORDS[k][lang])
                 for k, c in LABEL_COLORS.items()]
     fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, fontsize=14)
     fig.suptitle(t("fig_cal_title", lang))

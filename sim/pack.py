@@ -4,7 +4,9 @@ comparison sheet first, then every table; localised headers with units, number f
 frozen header row, filters, column widths), both drawn from a run folder's tables.
 
 The page is rendered from jinja2 templates (``sim/templates``) with autoescaping, so every
-value read from a file is escaped. The answers come from :mod:`sim.meeting`, every word from
+value read from a file is escaped. It is rendered once (:func:`draft`, with empty image and
+font data), its characters choose the font subset (:func:`charset`: any label of any data
+file is covered), and the figures and the subset are then inlined (:func:`fill`). The answers come from :mod:`sim.meeting`, every word from
 :mod:`sim.text`. Same tables, same bytes: no timestamps in the font, the zip or the
 workbook properties.
 """
@@ -223,46 +225,49 @@ def assumptions(rd, lang: str) -> list[str]:
 
 
 # ---- the page ------------------------------------------------------------------------------
-def _figure(path: Path, alt: str):
-    data = base64.b64encode(path.read_bytes()).decode("ascii") if path.is_file() else ""
-    return _markup(_env().get_template("figure.html.j2").render(alt=alt, data=data))
+def _figure(stem: str, data: str = ""):
+    return _markup(_env().get_template("figure.html.j2").render(alt=stem, data=data))
 
 
-def figure_groups(rd) -> dict[str, list[str]]:
-    """The run's figure stems by report section, in reading order (whole district first)."""
+def _font_face(data: str = "") -> str:
+    return ("<style>@font-face{font-family:'SimReport';src:url(data:font/otf;base64,"
+            + data + ") format('opentype');}</style>")
+
+
+def figure_groups(rd, stems=None) -> dict[str, list[str]]:
+    """The run's figure stems by report section, in reading order (whole district first);
+    ``stems``: only these (default: every figure the run can have)."""
     from .figures import figure_tasks
     groups: dict[str, list[str]] = {"answer": [], "lever": [], "fans": [], "subunits": [], "pipeline": [],
                                     "sensitivity": []}
     where = {"p_met_dots": "answer", "lever_ranking": "lever", "cost_vs_extra": "lever", "cost_vs_probability": "lever",
              "fan_chart": "fans", "subunit_multiples": "subunits", "pipeline": "pipeline", "waterfall": "sensitivity",
              "tornado": "sensitivity"}
-    for name, _, _, stem, _ in figure_tasks(rd):
-        groups[where[name]].append(stem)
+    for name, _, _, stem, _ in figure_tasks(rd, every=True):
+        if stems is None or stem in stems:
+            groups[where[name]].append(stem)
     return groups
 
 
-def page(rd, lang: str, figs: Path | None, font_face: str = "") -> str:
-    """The report page. ``figs``: the folder of this language's PNGs (None: no images, for
-    computing the font subset from the text alone)."""
-    g = figure_groups(rd)
+def draft(rd, lang: str, stems) -> str:
+    """The report page with the figures ``stems`` (and ``goal_frontier`` if among them) and
+    the font face as empty ``data:`` URLs, filled in by :func:`fill`. Its characters are
+    exactly the finished page's, but for the base64 data."""
+    g = figure_groups(rd, set(stems))
 
     def imgs(key):
-        if figs is None:
-            return [_markup(f'<figure><img alt="{s}"></figure>') for s in g[key]]
-        return [_figure(figs / f"{s}.png", s) for s in g[key] if (figs / f"{s}.png").is_file()]
+        return [_figure(s) for s in g[key]]
 
     man = rd.manifest
     goal = getattr(rd, "goal", pd.DataFrame())
     gcol = meeting.goal_column(goal, lang)
     goal_sentences = [str(x) for x in goal[gcol]] if gcol else []
-    goal_figs = []
-    if figs is not None and (figs / "goal_frontier.png").is_file():
-        goal_figs = [_figure(figs / "goal_frontier.png", "goal_frontier")]
+    goal_figs = [_figure("goal_frontier")] if "goal_frontier" in stems else []
     inputs = "; ".join(f"{k} {v}" for k, v in sorted((man.get("inputs_sha256_16") or {}).items()))
     ctx = dict(
         html_lang="zh-CN" if lang == "zh" else "en", sep=M["sep"][lang], title=M["title"][lang],
         scenario=rd.labels["scenario"][lang], css=_markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),
-        font_face=_markup(font_face), interval_note=M["interval_note"][lang],
+        font_face=_markup(_font_face()), interval_note=M["interval_note"][lang],
         h={k: M[f"sec_{k}"][lang] for k in ("answer", "key", "lever", "goal", "evidence", "fans", "pipeline", "costs",
                                              "subunits", "sensitivity", "appendix", "tables", "calibration",
                                              "assumptions", "sources", "run")},
@@ -283,25 +288,48 @@ def page(rd, lang: str, figs: Path | None, font_face: str = "") -> str:
     return _env().get_template("report.html.j2").render(**ctx)
 
 
-def font_charset(rd, lang: str = "zh") -> str:
-    """Every character of the page's text (rendered without images): the font subset holds
-    exactly what the page shows."""
-    text = page(rd, lang, None)
-    return "".join(sorted(c for c in set(text) if c.isprintable()))
+def charset(doc: str) -> str:
+    """Every character of a page (sorted, printable): what its font subset must hold."""
+    return "".join(sorted(c for c in set(doc) if c.isprintable()))
 
 
-def write_html(rd, lang: str = "zh", font: str | None = None, figs: Path | None = None) -> Path:
-    """Write ``report_<lang>.html`` into the run folder (this language's figures must exist in
-    ``figs``, default ``figures/<lang>``). ``font``: the base64 font subset to embed (computed
-    from :func:`font_charset` if None)."""
-    if font is None:
-        from .fonts import subset_font_base64
-        font = subset_font_base64(font_charset(rd, lang))
-    face = ("<style>@font-face{font-family:'SimReport';src:url(data:font/otf;base64,"
-            + font + ") format('opentype');}</style>")
-    doc = page(rd, lang, figs or (rd.folder / "figures" / lang), font_face=face)
+def fill(doc: str, figs: Path, font: str) -> str:
+    """The draft ``doc`` with each figure's PNG (from ``figs``) and the base64 ``font`` inlined.
+    The empty data URLs are found as the exact markup :func:`draft` wrote: text read from a
+    file is escaped, so it can never hold that markup."""
+    parts = doc.split(_font_face(), 1)
+    doc = _font_face(font).join(parts)
+    for m in sorted(set(re.findall(r'<img alt="([A-Za-z0-9_.-]+)" src="data:image/png;base64,">', doc))):
+        png = Path(figs) / f"{m}.png"
+        data = base64.b64encode(png.read_bytes()).decode("ascii") if png.is_file() else ""
+        doc = doc.replace(str(_figure(m)), str(_figure(m, data)))
+    return doc
+
+
+def font_charset(rd, lang: str = "zh", figs: Path | None = None) -> str:
+    """Every character of the page as rendered with the figures in ``figs`` (default
+    ``figures/<lang>``; but for the images' data): the font subset holds exactly what the
+    page shows."""
+    figs = Path(figs or (rd.folder / "figures" / lang))
+    return charset(draft(rd, lang, {p.stem for p in figs.glob("*.png")}))
+
+
+def draft_and_font(rd, lang: str, stems) -> tuple[str, str]:
+    """The page's :func:`draft` and the base64 font subset of exactly its characters."""
+    from .fonts import subset_font_base64
+    doc = draft(rd, lang, stems)
+    return doc, subset_font_base64(charset(doc))
+
+
+def write_html(rd, lang: str = "zh", font: str | None = None, figs: Path | None = None, doc: str | None = None) -> Path:
+    """Write ``report_<lang>.html`` into the run folder with the figures of ``figs`` (default
+    ``figures/<lang>``). ``doc``, ``font``: the page's :func:`draft` and its font subset
+    (computed here if None)."""
+    figs = figs or (rd.folder / "figures" / lang)
+    if doc is None:
+        doc, font = draft_and_font(rd, lang, {p.stem for p in Path(figs).glob("*.png")})
     out = rd.folder / report_name(lang, "html")
-    out.write_text(doc, encoding="utf-8")
+    out.write_text(fill(doc, figs, font or ""), encoding="utf-8")
     return out
 
 
@@ -390,39 +418,40 @@ def _number_format(c: str) -> str | None:
 
 def write_xlsx(rd, lang: str = "zh") -> Path:
     """Write ``report_<lang>.xlsx``: the comparison sheet first, then every table; text cells
-    are text (never formulas), same tables give the same bytes."""
+    are text (never formulas), same tables give the same bytes. Written in openpyxl's
+    write-only mode (rows streamed to the file; column widths measured first)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.utils import get_column_letter
 
     from .text import width
-    wb = Workbook()
-    wb.remove(wb.active)
+    wb = Workbook(write_only=True)
     for name, df in workbook_sheets(rd, lang):
         ws = wb.create_sheet(title=name)
         ids = list(df.columns)
-        ws.append([col(c, lang, rd.labels.get("variants")) for c in ids])
-        for row in df.itertuples(index=False):
-            ws.append([_cell(v) for v in row])
-        for cells in ws.iter_rows(min_row=2):
-            for cell in cells:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
-        widths = [width(col(c, lang, rd.labels.get("variants"))) for c in ids]
-        for j, c in enumerate(ids):
-            fmt = _number_format(c)
-            letter = get_column_letter(j + 1)
-            for cell in ws[letter][1:]:
-                if fmt and isinstance(cell.value, (int, float)):
-                    cell.number_format = fmt
-                shown = cell.value if isinstance(cell.value, str) else (
-                    f"{cell.value:,.0f}" if isinstance(cell.value, float) else str(cell.value or ""))
-                widths[j] = max(widths[j], min(width(shown), 60))
-            ws.column_dimensions[letter].width = min(max(widths[j] + 2, 8), 62)
+        heads = [col(c, lang, rd.labels.get("variants")) for c in ids]
+        cols = [[_cell(v) for v in df[c].tolist()] for c in ids]
+        fmts = [_number_format(c) for c in ids]
+        for j, values in enumerate(cols):
+            shown = {v if isinstance(v, str) else (f"{v:,.0f}" if isinstance(v, float) else str(v or ""))
+                     for v in values}
+            w = max([width(heads[j])] + [min(width(x), 60) for x in shown])
+            ws.column_dimensions[get_column_letter(j + 1)].width = min(max(w + 2, 8), 62)
         ws.freeze_panes = "A2"
-        ws.auto_filter.ref = ws.dimensions
-    for sheet in wb.worksheets:
-        for c in sheet[1]:
-            c.data_type = "s"
+        ws.append([_text_cell(ws, h) for h in heads])
+        for row in zip(*cols):
+            cells = []
+            for v, fmt in zip(row, fmts):
+                if isinstance(v, str):
+                    cells.append(_text_cell(ws, v))
+                elif fmt and isinstance(v, (int, float)):
+                    c = WriteOnlyCell(ws, v)
+                    c.number_format = fmt
+                    cells.append(c)
+                else:
+                    cells.append(v)
+            ws.append(cells)
+        ws.auto_filter.ref = f"A1:{get_column_letter(max(len(ids), 1))}{len(df) + 1}"
     import datetime
     wb.properties.creator = "sim"
     wb.properties.created = datetime.datetime(2000, 1, 1)
@@ -431,6 +460,14 @@ def write_xlsx(rd, lang: str = "zh") -> Path:
     out = rd.folder / report_name(lang, "xlsx")
     out.write_bytes(_fixed_zip(buf.getvalue()))
     return out
+
+
+def _text_cell(ws, v: str):
+    """A cell that holds ``v`` as text, even when it starts with '=' (never a formula)."""
+    from openpyxl.cell import WriteOnlyCell
+    c = WriteOnlyCell(ws, v)
+    c.data_type = "s"
+    return c
 
 
 def _cell(v):

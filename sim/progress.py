@@ -3,7 +3,8 @@
 Shown on stderr only when stderr is a terminal, so logs, pipes and tests stay clean.
 ``stage(label)`` shows the step and its elapsed seconds while it runs (for steps that report
 no progress of their own: calibration, projection, goal search); ``bar(items, label)`` is
-click's progress bar over a known number of items (figures).
+click's progress bar over a known number of items, and ``counter(total, label)`` the same bar
+advanced by hand (figures, which finish in more than one process).
 """
 
 from __future__ import annotations
@@ -56,3 +57,14 @@ def bar(items, label: str, length: int | None = None):
     if not enabled():
         return contextlib.nullcontext(items)
     return click.progressbar(items, length=length, label=label, file=sys.stderr, show_pos=True, width=30)
+
+
+@contextlib.contextmanager
+def counter(total: int, label: str):
+    """Yield ``tick(n)``, which advances click's progress bar of ``total`` steps on stderr
+    (terminal only; a no-op otherwise)."""
+    if not enabled():
+        yield lambda n=1: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True, width=30) as pb:
+        yield pb.update

@@ -213,10 +213,12 @@ def new_folder(root: Path, prefix: str = "run"):
 
 
 def run_scenario(sc, out: str | Path, paths: int | None = None, seed: int | None = None, lang: str = "zh",
-                 figures: bool = True, refit: bool = False, sensitivity: bool = False, notify=None):
+                 figures: bool = True, refit: bool = False, sensitivity: bool = False, notify=None,
+                 every: bool = False, svg: bool = False):
     """What ``sim run`` does: fit (or reuse the cached fit), project every policy, with
-    ``sensitivity`` refit and project each assumption variant, and write a new run folder.
-    Returns (the folder, whether the cached fit was reused)."""
+    ``sensitivity`` refit and project each assumption variant, and write a new run folder
+    (``every``, ``svg``: see :func:`render`). Returns (the folder, whether the cached fit was
+    reused)."""
     with stage(tr("stage_fit", lang)):
         cal, _, reused = cached_fit(sc, seed=seed, use_cache=not refit, notify=notify)
     with stage(tr("stage_project", lang)):
@@ -224,7 +226,7 @@ def run_scenario(sc, out: str | Path, paths: int | None = None, seed: int | None
         if sensitivity:
             sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
             res = dataclasses.replace(res, sensitivity=sens)
-    return write_run(res, out, lang=lang, figures=figures), reused
+    return write_run(res, out, lang=lang, figures=figures, every=every, svg=svg), reused
 
 
 def write_calibration(sc, folder_root: str | Path, lang: str = "zh", refit: bool = False, notify=None):
@@ -255,14 +257,16 @@ def write_calibration(sc, folder_root: str | Path, lang: str = "zh", refit: bool
     return f["path"], cal, summ, key, reused
 
 
-def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True) -> Path:
-    """Write every output of ``res`` into a new run folder under ``out_root/<scenario>/``."""
+def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True, every: bool = False,
+              svg: bool = False) -> Path:
+    """Write every output of ``res`` into a new run folder under ``out_root/<scenario>/``
+    (``every``, ``svg``: see :func:`render`)."""
     with new_folder(Path(out_root) / Path(res.scenario.path).stem, "run") as f:
-        _write_all(res, f["path"], lang, figures)
+        _write_all(res, f["path"], lang, figures, every, svg)
     return f["path"]
 
 
-def _write_all(res, d: Path, lang: str, figures: bool) -> None:
+def _write_all(res, d: Path, lang: str, figures: bool, every: bool = False, svg: bool = False) -> None:
     from .data import rows_to_frame
     sc = res.scenario
     rows = {}
@@ -314,7 +318,7 @@ def _write_all(res, d: Path, lang: str, figures: bool) -> None:
     (d / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n",
                                 encoding="utf-8")
     if figures:
-        render(d, lang)
+        render(d, lang, every=every, svg=svg)
     else:
         from .pack import write_xlsx
         from .rundata import load_run
@@ -379,27 +383,35 @@ def flow_roles(sc) -> dict:
     return roles
 
 
-def render(folder: Path, lang: str) -> list[str]:
-    """Draw every figure (into figures/<lang>/), report_<lang>.html and report_<lang>.xlsx of a
-    run folder from its tables; the other language's files are left as they are.
+def render(folder: Path, lang: str, every: bool = False, svg: bool = False) -> list[str]:
+    """Draw the figures (into figures/<lang>/), report_<lang>.html and report_<lang>.xlsx of a
+    run folder from its tables; the other language's files are left as they are. ``every``:
+    every figure, not only those the pack shows (:func:`sim.figures.figure_tasks`); ``svg``:
+    the fan charts also as SVG.
 
-    The figures and the report's embedded font subset are independent jobs, run on the
-    machine's cores at once (fork pool); everything written is the same as a serial run.
+    The page is rendered once, before the figures, with empty image data; its characters
+    choose the embedded font subset. The figures, the page with its font subset and the
+    workbook are independent jobs, shared between this process and a forked one
+    (:func:`sim.figures.run_shared`); everything written is the same as a serial run.
     """
-    from .figures import render_all
-    from .fonts import subset_font_base64
-    from .pack import font_charset, write_html, write_xlsx
+    from .figures import figure_tasks, render_all
+    from .pack import draft_and_font, write_html, write_xlsx
     from .rundata import load_run
     rd = load_run(folder)
     figs = Path(folder) / "figures" / lang
-    pngs, font = render_all(rd, figs, lang, side=(subset_font_base64, (font_charset(rd, lang),)))
-    write_html(rd, lang, font=font, figs=figs)
-    write_xlsx(rd, lang)
+    stems = {t[3] for t in figure_tasks(rd, every=every)}
+    if (figs / "goal_frontier.png").is_file():
+        stems.add("goal_frontier")
+    pngs, ((doc, font), _) = render_all(rd, figs, lang, every=every, svg=svg,
+                                        side=[(draft_and_font, (rd, lang, stems), 4.0), (write_xlsx, (rd, lang), 3.0)])
+    write_html(rd, lang, font=font, figs=figs, doc=doc)
     return pngs
 
 
-def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = None) -> Path:
-    """Re-render a finished run's figures and reports (no simulation).
+def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = None, every: bool = False,
+             svg: bool = False) -> Path:
+    """Re-render a finished run's figures and reports (no simulation; ``every``, ``svg``: see
+    :func:`render`).
 
     The folder is checked first (:func:`sim.rundata.load_run`); the new files are drawn in a
     hidden folder inside it and then moved into place, so an interrupted or failed
@@ -438,7 +450,7 @@ def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = Non
                 shutil.copy2(p, tmp / "figures" / lang / "goal_frontier.png")
             else:
                 shutil.copy2(p, tmp / p.name)
-        render(tmp, lang)
+        render(tmp, lang, every=every, svg=svg)
         with _signals_held():
             _commit(tmp, folder, copied - {p.name for p in goal_files})
     finally:

@@ -21,7 +21,7 @@ def test_check_every_shipped_scenario(root, name):
 
 def test_run_writes_a_complete_folder_and_reruns_do_not_overwrite(workdir):
     args = ["run", "scenarios/yuyao.toml", "--paths", "400", "--out", "results"]
-    r1 = CliRunner().invoke(main, args + ["--lang", "en"])
+    r1 = CliRunner().invoke(main, args + ["--lang", "en", "--svg"])
     assert r1.exit_code == 0, r1.output
     run1 = workdir / "results/yuyao/run-001"
     for f in CSVS + ["run.json"]:

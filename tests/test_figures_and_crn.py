@@ -2,6 +2,7 @@
 scenario differences precise, and adding or reordering scenarios changes nothing else."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,14 +160,58 @@ def test_every_figure_renders_in_both_languages(yuyao_run, tmp_path):
 
     from sim.figures import render_all
     for lang in ("zh", "en"):
-        pngs = render_all(yuyao_run, tmp_path / lang, lang)
+        pngs = render_all(yuyao_run, tmp_path / lang, lang, every=True, svg=True)
         names = {p.rsplit("/", 1)[-1] for p in pngs}
         assert {"fan_yuyao_hte_valid.png", "p_met_by_scenario.png", "cost_vs_extra.png", "lever_ranking.png",
                 "waterfall.png", "tornado_00_baseline.png"} <= names
         assert {f"pipeline_{k:02d}_{p}.png" for k, p in enumerate(yuyao_run.policy_names)} <= names
+        assert sorted(p.name for p in (tmp_path / lang).glob("*.svg")) == sorted(
+            n[:-4] + ".svg" for n in names if n.startswith("fan_"))
         for p in pngs:
             img = mpimg.imread(p)
             assert img.shape[1] == 1920, p
+
+
+def test_the_pack_draws_what_it_shows_and_the_rest_on_request(yuyao_run, tmp_path):
+    """By default only the pack's figures, PNG only: the answer, the main unit's key fans, the
+    pipelines of the policy in force and of the best-ranked scenario, components of change and
+    the tornado of the policy in force; ``every`` adds the others, and the same figure is the
+    same bytes whether drawn alone, with the others, in one process or two."""
+    from sim import figures as fg
+    from sim.meeting import key_targets
+    rd = yuyao_run
+    default = [t[3] for t in fg.figure_tasks(rd)]
+    every = [t[3] for t in fg.figure_tasks(rd, every=True)]
+    assert [s for s in every if s in default] == default and len(every) > len(default)
+    best = rd.ranking.sort_values(["rank", "scenario"]).scenario.iloc[0]
+    k_best = rd.policy_names.index(best)
+    pipes = {f"pipeline_00_{rd.base_policy}", f"pipeline_{k_best:02d}_{best}"}
+    assert {s for s in default if s.startswith("pipeline_")} == pipes
+    fans = {f"fan_{rd.main_unit}_{i}" for i in set(rd.labels["key_indicators"]) | {i for i, _, _ in key_targets(rd)[:4]}
+            if i in set(rd.projection[rd.projection.unit == rd.main_unit].indicator)}
+    assert {s for s in default if s.startswith("fan_")} == fans
+    assert {"p_met_by_scenario", "lever_ranking", "waterfall", "tornado_00_baseline"} <= set(default)
+    assert {"cost_vs_extra"} | {f"pipeline_{k:02d}_{p}" for k, p in enumerate(rd.policy_names)} <= set(every)
+    one = fg.render_all(rd, tmp_path / "serial", "zh", workers=1)
+    two = fg.render_all(rd, tmp_path / "forked", "zh", workers=2)
+    assert [p.rsplit("/", 1)[-1] for p in one] == [p.rsplit("/", 1)[-1] for p in two] == [s + ".png" for s in default]
+    assert not list((tmp_path / "serial").glob("*.svg"))
+    for a, b in zip(one, two):
+        assert Path(a).read_bytes() == Path(b).read_bytes(), a
+
+
+def test_a_failing_figure_in_the_forked_process_is_raised_and_the_process_reaped():
+    import multiprocessing as mp
+
+    from sim.figures import run_shared
+
+    def boom():
+        raise ValueError("drawn badly")
+    jobs = [(str, ("a",), 1.0), (boom, (), 5.0), (str, ("b",), 1.0)]
+    with pytest.raises(ValueError, match="drawn badly"):
+        run_shared(jobs, True, "x")
+    assert not mp.active_children()
+    assert run_shared([(str, (k,), 1.0) for k in range(5)], True, "x") == [str(k) for k in range(5)]
 
 
 def test_every_figure_is_projector_ready(yuyao_run):
@@ -174,7 +219,7 @@ def test_every_figure_is_projector_ready(yuyao_run):
 
     from sim import figures as fg
     for lang in ("zh", "en"):
-        for name, args, kwargs, stem, _ in fg.figure_tasks(yuyao_run):
+        for name, args, kwargs, stem, _ in fg.figure_tasks(yuyao_run, every=True):
             out = fg.FIGURES[name](yuyao_run, *args, lang=lang, **kwargs)
             fig = (out.flat[0] if hasattr(out, "flat") else out).figure
             fig.canvas.draw()

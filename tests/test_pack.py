@@ -155,9 +155,13 @@ def test_report_is_in_meeting_order(pack, lang):
     pos = [s.heads.index(h) for h in order]
     assert pos == sorted(pos), s.heads
     fans = [a for a in s.alts if a.startswith("fan_")]
-    assert fans[0].startswith("fan_cixi_") and fans.index("fan_cixi_hte_valid") < fans.index("fan_cixi_city_hte_valid")
-    assert [a for a in s.alts if a.startswith("pipeline_")] == [f"pipeline_{k:02d}_{p}" for k, p in enumerate(
-        ["baseline", "double_first_application", "larger_reserve", "relocation_push", "all_levers"])]
+    assert fans[0] == "fan_cixi_hte_valid" and all(a.startswith("fan_cixi_") for a in fans)
+    assert not [a for a in s.alts if a.startswith(("fan_cixi_city_", "fan_qianwan_"))]   # sub-units: small multiples
+    pols = ["baseline", "double_first_application", "larger_reserve", "relocation_push", "all_levers"]
+    best = pd.read_csv(pack["folder"] / "ranking.csv").sort_values(["rank", "scenario"]).scenario.iloc[0]
+    assert [a for a in s.alts if a.startswith("pipeline_")] == [f"pipeline_{k:02d}_{p}" for k, p in enumerate(pols)
+                                                               if p in ("baseline", best)]
+    assert s.alts.index("subunits_hte_valid") < s.alts.index("pipeline_00_baseline") < s.alts.index("waterfall")
     html = (pack["folder"] / f"report_{lang}.html").read_text(encoding="utf-8")
     assert "@media print" in html and "size:A4 landscape" in html and "break-before:page" in html
 
@@ -293,7 +297,7 @@ def test_same_seed_same_bytes_for_every_file(tmp_path):
     # two separate output folders: a second run in the same folder compares itself with the first
     for sub in ("a", "b"):
         r = CliRunner().invoke(main, ["run", str(ROOT / "scenarios/yuyao.toml"), "--paths", "300", "--out",
-                                      str(tmp_path / sub)])
+                                      str(tmp_path / sub), "--all-figures", "--svg"])
         assert r.exit_code == 0, r.output
     a, b = tmp_path / "a" / "yuyao" / "run-001", tmp_path / "b" / "yuyao" / "run-001"
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
@@ -318,6 +322,45 @@ def test_font_subset_covers_exactly_the_page(pack):
     shown = set("".join(s.text)) - set(" \n\t")
     assert shown <= chars
     assert "龘" not in chars and len(chars) < 2000
+
+
+def _embedded_font_cmap(html: str) -> set[int]:
+    import base64
+    import io
+
+    from fontTools.ttLib import TTFont
+    (data,) = re.findall(r"src:url\(data:font/otf;base64,([A-Za-z0-9+/=]+)\)", html)
+    return set(TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap())
+
+
+def test_rare_characters_of_a_data_file_are_in_the_embedded_font(tmp_path):
+    """A scenario whose district and scenario names hold rare CJK characters: the page shows
+    them, and the font subset embedded in the page has a glyph for each (the subset is made
+    from the rendered page, whatever file a label comes from)."""
+    for d in ("scenarios", "calibration"):
+        shutil.copytree(ROOT / d, tmp_path / d)
+    scen = tmp_path / "scenarios" / "yuyao.toml"
+    text = scen.read_text(encoding="utf-8")
+    assert 'zh = "余姚市"' in text and 'zh = "组合：培育库+高企奖励"' in text
+    scen.write_text(text.replace('zh = "余姚市"', 'zh = "余姚市龘鿏"').replace(
+        'zh = "组合：培育库+高企奖励"', 'zh = "组合：䶮燚培育库+高企奖励"'), encoding="utf-8")
+    r = CliRunner().invoke(main, ["run", str(scen), "--paths", "300", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    page = tmp_path / "out" / "yuyao" / "run-001" / "report_zh.html"
+    html = page.read_text(encoding="utf-8")
+    s = scan(page)
+    shown = "".join(s.text)
+    assert "余姚市龘鿏" in shown and "组合：䶮燚培育库+高企奖励" in shown
+    cmap = _embedded_font_cmap(html)
+    assert {ord(c) for c in "龘鿏䶮燚"} <= cmap
+    import noto_cjk_sans_otc
+    from fontTools.ttLib import TTCollection
+    with open(noto_cjk_sans_otc.FONT_PATH, "rb") as fh:
+        coll = TTCollection(fh, lazy=True)
+        full = set(next(f for f in coll.fonts if "Noto Sans CJK SC" in str(f["name"].getDebugName(4))).getBestCmap())
+    missing = {c for c in set(shown) - set(" \n\t") if ord(c) in full and ord(c) not in cmap}
+    assert not missing, sorted(missing)
+    assert len(cmap) < 2000
 
 
 # ---- headless Chromium -------------------------------------------------------------------------
