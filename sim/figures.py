@@ -18,6 +18,7 @@ import numpy as np
 
 from .results import target_phrase
 from .text import LABEL_WORDS, M, money, num, pct, tr
+from .workers import cores, run_shared
 
 WIDTH_IN, DPI = 12.8, 150          # 1920 px
 MIN_PT = 14
@@ -778,9 +779,8 @@ def render_all(rd, d, lang: str, workers: int | None = None, side=(), every: boo
     ``side``: other jobs, each (function, args, cost relative to a fan chart), done meanwhile;
     then the return value is (PNG paths, their results). Jobs are shared between this process
     and, with ``workers`` > 1 (default: 2 when the machine has two cores), one forked process
-    that inherits the run's tables (see :func:`run_shared`). A progress bar shows on a terminal.
+    that inherits the run's tables (see :func:`sim.workers.run_shared`). A progress bar shows on a terminal.
     """
-    import os
     from pathlib import Path
 
     d = Path(d)
@@ -789,101 +789,10 @@ def render_all(rd, d, lang: str, workers: int | None = None, side=(), every: boo
     _warm_up(lang)
     tasks = figure_tasks(rd, every=every)
     jobs = [(_draw, (rd, t_, d, lang, svg), COST[t_[0]]) for t_ in tasks] + list(side)
-    n = workers if workers is not None else min(os.cpu_count() or 1, 2)
+    n = workers if workers is not None else min(cores(), 2)
     out = run_shared(jobs, n > 1, tr("stage_figures", lang))
     pngs = out[:len(tasks)]
     return pngs if not side else (pngs, out[len(tasks):])
-
-
-def _share(costs: list[float]) -> list[int]:
-    """Which of two processes (0: this one, 1: the forked one) does each job: the longest
-    first, each to the less loaded one (ties to the fork, which starts a moment later)."""
-    load, who = [0.0, 0.0], [0] * len(costs)
-    for k in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
-        w = 0 if load[0] < load[1] else 1
-        who[k] = w
-        load[w] += costs[k]
-    return who
-
-
-def _longest_first(jobs, who, w: int) -> list[int]:
-    return sorted((k for k in range(len(jobs)) if who[k] == w), key=lambda k: (-jobs[k][2], k))
-
-
-def run_shared(jobs, parallel: bool, label: str) -> list:
-    """Run ``jobs`` (function, args, cost) and return their results in order: with
-    ``parallel``, shared between this process and one forked child (fork start method only),
-    which sends each result back through a pipe as it finishes.
-
-    No pool and no lock is shared with the child: if this process is interrupted or fails, the
-    child is killed and reaped in ``finally`` and nothing can wait on a dead worker.
-    """
-    import multiprocessing as mp
-
-    from .progress import counter
-    results = [None] * len(jobs)
-    if not parallel or len(jobs) < 2 or "fork" not in mp.get_all_start_methods():
-        with counter(len(jobs), label) as tick:
-            for k, (fn, args, _) in enumerate(jobs):
-                results[k] = fn(*args)
-                tick(1)
-        return results
-    import gc
-    who = _share([c for _, _, c in jobs])
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=([(k, jobs[k]) for k in _longest_first(jobs, who, 1)], send), daemon=True)
-    waiting = sum(who)
-    gc.freeze()   # the collector leaves the shared objects alone: fewer pages copied after the fork
-    try:
-        child.start()
-        send.close()
-        with counter(len(jobs), label) as tick:
-            def take(block: bool) -> None:
-                nonlocal waiting
-                while waiting and (block or recv.poll()):
-                    try:
-                        k, ok, value = recv.recv()
-                    except EOFError:
-                        raise RuntimeError(f"a figure process ended early (exit status {child.exitcode})") from None
-                    if not ok:
-                        raise value
-                    results[k] = value
-                    waiting -= 1
-                    tick(1)
-            for k in _longest_first(jobs, who, 0):
-                fn, args, _ = jobs[k]
-                results[k] = fn(*args)
-                tick(1)
-                take(False)
-            take(True)
-        child.join()
-    finally:
-        if child.is_alive():
-            child.kill()
-            child.join()
-        send.close()
-        recv.close()
-        gc.unfreeze()
-    return results
-
-
-def _child(jobs, send) -> None:
-    """The forked process of :func:`run_shared`: each job's (index, ok, result or exception)."""
-    try:
-        for k, (fn, args, _) in jobs:
-            try:
-                value, ok = fn(*args), True
-            except Exception as exc:   # noqa: BLE001 (sent to the parent, which raises it)
-                value, ok = exc, False
-            try:
-                send.send((k, ok, value))
-            except Exception:   # noqa: BLE001 (an exception that does not pickle)
-                send.send((k, False, RuntimeError(f"{type(value).__name__}: {value}")))
-            if not ok:
-                return
-    finally:
-        send.close()
 
 
 # The figures figure_tasks names (a constant mapping: name -> function).

@@ -19,8 +19,6 @@ every block has its own streams, the result does not depend on how many blocks a
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,6 +31,7 @@ from .levers import Lever, draw_strengths, shift
 from .params import from_link, to_link
 from .scenario import Policy, Scenario
 from .starts import part_shares, unit_start_vector
+from .workers import cores, run_shared
 
 if TYPE_CHECKING:   # results imports nothing from here at run time; the annotation only
     from .results import Results
@@ -279,6 +278,7 @@ def project(sc: Scenario, cal: Calibration, n_paths: int | None = None, seed: in
         x_T.put(np.s_[a:b], paths.x_T.sum(axis=1, keepdims=True))
         for name in strengths:
             strengths[name][a:b] = paths.strengths[name]
+
         def summary(pol, paths=paths):
             """What the tables keep of one policy on this chunk: the unit's tiers and flows
             (summed over its parts) and each sub-unit cell, in the smallest integer type."""
@@ -289,7 +289,8 @@ def project(sc: Scenario, cal: Calibration, n_paths: int | None = None, seed: in
                 out.append(_small(indicator_values(sc, i, sim.states[:, :, part, :], sim.flows[:, :, part, :])))
             return out
 
-        for pol, (states, flows, *values) in zip(pols, in_two_processes(summary, pols)):
+        done = run_shared([(summary, (pol,), 1.0) for pol in pols], cores() > 1)
+        for pol, (states, flows, *values) in zip(pols, done):
             agg[pol.name].put(np.s_[:, a:b, :K], states)
             agg[pol.name].put(np.s_[:, a:b, K:], flows)
             for (u, i), v in zip(kept_cells + counted, values):
@@ -311,54 +312,6 @@ def _small(v: np.ndarray) -> np.ndarray:
     if lo >= 0 and hi < 2 ** 16:
         return v.astype(np.uint16)
     return v.astype(np.int32) if -2 ** 31 <= lo and hi < 2 ** 31 else v
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def in_two_processes(fn, items: list) -> list:
-    """``[fn(x) for x in items]``, with every second item done by one forked child process
-    when the machine has two or more cores (the policies of a chunk are independent: same
-    inputs, same numbers, in whichever process). The child sends its results back through
-    a pipe; if it fails or dies, the parent does its items itself, so errors surface here
-    as they would serially. An interrupt of the parent ends the child (finally)."""
-    if len(items) < 2 or _cores() < 2 or "fork" not in mp.get_all_start_methods():
-        return [fn(x) for x in items]
-    ctx = mp.get_context("fork")
-    mine, theirs = items[0::2], items[1::2]
-    recv, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_child, args=(fn, theirs, send), daemon=True)
-    child.start()
-    send.close()
-    try:
-        done = [fn(x) for x in mine]
-        try:
-            status, got = recv.recv()
-        except (EOFError, OSError):
-            status, got = "died", None
-        child.join()
-        if status != "ok":
-            got = [fn(x) for x in theirs]
-    finally:
-        if child.is_alive():
-            child.terminate()
-            child.join()
-        recv.close()
-    out = [None] * len(items)
-    out[0::2], out[1::2] = done, got
-    return out
-
-
-def _child(fn, items, conn) -> None:
-    try:
-        result = ("ok", [fn(x) for x in items])
-    except BaseException as exc:   # noqa: BLE001  (the parent redoes the items and reports)
-        result = ("error", repr(exc))
-    try:
-        conn.send(result)
-    finally:
-        conn.close()
 
 
 def part_indicator(sc: Scenario, cal: Calibration, n_paths: int, seed: int, pol: Policy, unit: str, name: str,

@@ -392,7 +392,7 @@ def render(folder: Path, lang: str, every: bool = False, svg: bool = False) -> l
     The page is rendered once, before the figures, with empty image data; its characters
     choose the embedded font subset. The figures, the page with its font subset and the
     workbook are independent jobs, shared between this process and a forked one
-    (:func:`sim.figures.run_shared`); everything written is the same as a serial run.
+    (:func:`sim.workers.run_shared`); everything written is the same as a serial run.
     """
     from .figures import figure_tasks, render_all
     from .pack import draft_and_font, write_html, write_xlsx

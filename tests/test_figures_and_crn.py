@@ -203,7 +203,7 @@ def test_the_pack_draws_what_it_shows_and_the_rest_on_request(yuyao_run, tmp_pat
 def test_a_failing_figure_in_the_forked_process_is_raised_and_the_process_reaped():
     import multiprocessing as mp
 
-    from sim.figures import run_shared
+    from sim.workers import run_shared
 
     def boom():
         raise ValueError("drawn badly")

@@ -1,5 +1,7 @@
-"""The projection's policies run in two processes on a machine with two cores: the same
-numbers as one process, and a failing or dying child never loses an item or an error."""
+"""Work shared with one forked child (sim.workers.run_shared: the figures of a run, the
+policies of a projection chunk): the same results in order as one process, an error of the
+child raised here, a child that dies replaced by this process; and the projection's tables
+are the same with one process or two."""
 
 import importlib
 import os
@@ -7,33 +9,34 @@ import os
 import numpy as np
 import pytest
 
+from sim import workers as W
+
 P = importlib.import_module("sim.project")
 
 
-def _square(x):
-    return np.arange(5) * x
+def _jobs(fn, items):
+    return [(fn, (x,), float(x % 3 + 1)) for x in items]
 
 
 def test_same_results_in_order_as_serial():
     items = list(range(7))
-    got = P.in_two_processes(_square, items)
-    assert [g.tolist() for g in got] == [_square(x).tolist() for x in items]
+    got = W.run_shared(_jobs(lambda x: np.arange(5) * x, items), True)
+    assert [g.tolist() for g in got] == [(np.arange(5) * x).tolist() for x in items]
 
 
-def test_an_error_in_the_child_surfaces_as_serially(monkeypatch):
+def test_an_error_in_the_child_is_raised_here():
     parent = os.getpid()
 
     def fn(x):
-        if x == 3:
-            raise ValueError("item 3 is bad")
+        if os.getpid() != parent:
+            raise ValueError(f"item {x} is bad")
         return x
 
-    with pytest.raises(ValueError, match="item 3 is bad"):
-        P.in_two_processes(fn, [0, 1, 2, 3])       # item 3 is the child's (odd positions)
-    assert os.getpid() == parent
+    with pytest.raises(ValueError, match="is bad"):
+        W.run_shared(_jobs(fn, [0, 1, 2, 3]), True)
 
 
-def test_a_child_that_dies_is_redone_by_the_parent():
+def test_a_child_that_dies_is_replaced_by_this_process():
     parent = os.getpid()
 
     def fn(x):
@@ -41,7 +44,19 @@ def test_a_child_that_dies_is_redone_by_the_parent():
             os._exit(3)                             # the child dies without a word
         return x * 10
 
-    assert P.in_two_processes(fn, [1, 2, 3, 4, 5]) == [10, 20, 30, 40, 50]
+    assert W.run_shared(_jobs(fn, [1, 2, 3, 4, 5]), True) == [10, 20, 30, 40, 50]
+
+
+def test_projection_tables_equal_with_one_process_or_two(monkeypatch):
+    import sim
+    from sim.calibrate import fit
+    sc = sim.load_scenario(os.path.join(os.path.dirname(__file__), "..", "scenarios", "yuyao.toml"))
+    cal = fit(sc, draws=500, chains=16, steps=50, max_rounds=2)
+    two = P.project(sc, cal, n_paths=3000, seed=5)
+    monkeypatch.setattr(P, "cores", lambda: 1)
+    one = P.project(sc, cal, n_paths=3000, seed=5)
+    for frame in ("projection_frame", "targets_frame", "scenarios_frame", "tiers_frame"):
+        assert getattr(one, frame)().equals(getattr(two, frame)()), frame
 
 
 def test_small_keeps_the_values():
