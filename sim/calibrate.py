@@ -51,7 +51,6 @@ import numpy as np
 from scipy import optimize
 
 from . import sampler as smp
-from .engine import Compiled
 from .kalman import filter_batch, structure_arrays, system
 from .observations import superseded
 from .params import Param, ParamSpace
@@ -152,7 +151,7 @@ class Model:
                  withheld: tuple[str, ...] = ()):
         self.sc = sc
         st = sc.structure
-        self.full_c = Compiled(st)
+        self.full_c = sc.compiled
         rows = list(sc.rows if rows is None else rows)
         rows = [r for r in rows if r.unit not in withheld and sc.units[r.unit].parent not in withheld]
         self.rows = rows

@@ -60,7 +60,6 @@ import re
 import numpy as np
 from scipy.special import expit, logit, ndtr
 
-from .engine import Compiled
 from .errors import InputError, did_you_mean
 from .levers import response
 from .params import from_link, to_link
@@ -232,7 +231,7 @@ class Evaluator:
 
     def __init__(self, sc, cal, goal: Goal, base: Policy, space: Space, n_paths: int, seed: int):
         self.sc, self.cal, self.goal, self.base, self.space = sc, cal, goal, base, space
-        self.c = Compiled(sc.structure)
+        self.c = sc.compiled
         self.seed = seed
         self.years = list(range(cal.T + 1, goal.year + 1))
         if not self.years:

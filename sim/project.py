@@ -91,7 +91,7 @@ def draw_paths(sc: Scenario, cal: Calibration, n_paths: int, seed: int, levers: 
                block: int = BLOCK_PATHS, only=None) -> Paths:
     """The common random numbers of a run of ``n_paths`` paths, block by block; ``only``: the
     blocks (of :func:`block_layout`) to draw, by default all of them."""
-    c = Compiled(sc.structure)
+    c = sc.compiled
     idx = draw_index(len(cal.draws), n_paths, stream(seed, KEY_RESAMPLE))
     layout = block_layout(n_paths, block) if only is None else tuple(only)
     parts = [_draw_block(sc, cal, c, idx[s:e], seed, b, levers) for b, s, e in layout]
@@ -268,7 +268,7 @@ def project(sc: Scenario, cal: Calibration, n_paths: int | None = None, seed: in
     start = np.empty((n_paths, len(st.level_names)))
     x_T = Compact((n_paths, 1, K))
     strengths = {name: np.empty(n_paths) for name in sorted(sc.levers)}
-    c = Compiled(st)
+    c = sc.compiled
     for k in range(0, len(layout), chunk):
         blocks = layout[k: k + chunk]
         a, b = blocks[0][1], blocks[-1][2]
@@ -301,7 +301,7 @@ def part_indicator(sc: Scenario, cal: Calibration, n_paths: int, seed: int, pol:
     block by block (the same numbers as the run's)."""
     T = cal.T
     years = list(range(T + 1, sc.horizon + 1))
-    c = Compiled(sc.structure)
+    c = sc.compiled
     part = sc.parts.index(unit)
     out = []
     for blk in block_layout(n_paths, block):

@@ -11,12 +11,14 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from scipy.special import digamma, polygamma
 
 from .data import Row, Unit, check_parts, check_unique, load_ledger, load_units, parse_row
+from .engine import Compiled
 from .errors import InputError, did_you_mean
 from .observations import check_figure, known_indicators, scenario_units
 from .levers import Lever
@@ -120,6 +122,14 @@ class Scenario:
     ratio_params: tuple = ()                           # Params of the hierarchy's shared ratios
     regional: Regional | None = None
     input_files: dict = field(default_factory=dict)   # "scenario" and each data key -> the file read
+
+    @cached_property
+    def compiled(self) -> Compiled:
+        """The structure as index arrays (:class:`sim.engine.Compiled`), built once per scenario
+        and shared by the fit, the projection, goal seeking and the prior-predictive check. A
+        cached property, not a field: ``dataclasses.replace(sc, structure=...)`` (a sensitivity
+        variant) gives a new scenario that compiles its own structure."""
+        return Compiled(self.structure)
 
     @property
     def fit_units(self) -> tuple[str, ...]:
