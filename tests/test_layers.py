@@ -59,3 +59,42 @@ def test_compiled_once_per_scenario(root):
         pytest.skip("the structure declares no variant")
     other = dataclasses.replace(sc, structure=sc.structure.with_variant(v))
     assert other.compiled.s is other.structure           # a replaced structure compiles anew
+
+
+def test_results_keep_no_mutable_cache():
+    """Results is frozen and its methods mutate none of its fields (no hidden cache): what is
+    computed once is a cached property."""
+    from sim.results import Results
+    assert "_cache" not in {f.name for f in dataclasses.fields(Results)}
+    mutators = {"setdefault", "pop", "popitem", "update", "clear", "append", "extend", "insert", "add"}
+    cls = next(n for n in _tree("results").body if isinstance(n, ast.ClassDef) and n.name == "Results")
+    bad = []
+    for node in ast.walk(cls):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AugAssign, ast.AnnAssign)) else []
+        for t in targets:
+            while isinstance(t, ast.Subscript):
+                t = t.value
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                bad.append(ast.unparse(node))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in mutators:
+            owner = node.func.value
+            if isinstance(owner, ast.Attribute) and isinstance(owner.value, ast.Name) and owner.value.id == "self":
+                bad.append(ast.unparse(node))
+    assert not bad, bad
+
+
+def test_results_tables_do_not_change_the_results(yuyao_results):
+    res = yuyao_results
+    before = dict(vars(res))
+    first = res.scenarios_frame()
+    res.targets_frame(), res.ranking_frame()
+    assert all(vars(res)[k] is v for k, v in before.items())              # the fields themselves untouched
+    assert {k: len(v) for k, v in vars(res).items() if isinstance(v, dict) and k in before} == \
+        {k: len(v) for k, v in before.items() if isinstance(v, dict)}
+    assert set(vars(res)) - set(before) <= {"_costs_to_target_years", "_prior_dominated_drivers"}
+    a = res.indicator("baseline", res.scenario.unit, res.scenario.structure.headline)
+    a[:] = -1                                                             # the caller's own array
+    b = res.indicator("baseline", res.scenario.unit, res.scenario.structure.headline)
+    assert (b >= 0).all()
+    assert first.equals(res.scenarios_frame())
