@@ -22,9 +22,11 @@ from .engine import Compiled
 from .errors import InputError, did_you_mean
 from .observations import check_figure, known_indicators, scenario_units
 from .levers import Lever
-from .params import Param, ParamSpace, beta_to_logit_normal, bounded_prior, range_to_sd, rate_prior
+from .load_priors import bounded_prior, rate_prior
+from .load_structure import load_structure
+from .params import Param, ParamSpace, beta_to_logit_normal, range_to_sd
 from .starts import Hier, PlanBase, Regional, UnitStart, last_fit_year
-from .structure import Structure, load_structure
+from .structure import Structure
 from .tomlio import Table, read_bytes, read_toml
 
 # The scenario every scenario file must hold: the policy in force, the one others are compared with.

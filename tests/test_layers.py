@@ -98,3 +98,15 @@ def test_results_tables_do_not_change_the_results(yuyao_results):
     b = res.indicator("baseline", res.scenario.unit, res.scenario.structure.headline)
     assert (b >= 0).all()
     assert first.equals(res.scenarios_frame())
+
+
+CORE = ("structure", "params", "engine", "levers", "kalman", "sampler", "starts", "calibrate", "project", "results",
+        "goals", "prior_predictive")
+
+
+@pytest.mark.parametrize("name", CORE)
+def test_the_numeric_core_reads_no_toml(name):
+    """TOML is read at the edge (sim.scenario, sim.load_structure, sim.load_priors), never in
+    the types and kernels."""
+    assert "tomlio" not in _imported(name)
+    assert "tomllib" not in (SIM / f"{name}.py").read_text(encoding="utf-8")
