@@ -110,3 +110,32 @@ def test_the_numeric_core_reads_no_toml(name):
     the types and kernels."""
     assert "tomlio" not in _imported(name)
     assert "tomllib" not in (SIM / f"{name}.py").read_text(encoding="utf-8")
+
+
+def test_no_module_level_mutable_state():
+    """No ``global`` statement, and no module-level list, dict or set that the module changes
+    at run time (constants stay constants); what workers and handlers need is passed or read
+    from the process itself (sim.cli reads the inherited signal handler table)."""
+    mutators = {"append", "extend", "insert", "pop", "popitem", "clear", "update", "setdefault", "add", "discard",
+                "remove"}
+    bad = []
+    for path in sorted(SIM.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(
+                    node.value, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
+                for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(t, ast.Name):
+                        names.add(t.id)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Global):
+                bad.append(f"{path.stem}: global {', '.join(node.names)}")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in mutators \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id in names:
+                bad.append(f"{path.stem}: {ast.unparse(node)}")
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id in names:
+                        bad.append(f"{path.stem}: {ast.unparse(node)}")
+    assert not bad, bad
