@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,8 @@ import pandas as pd
 from .calibrate import fit
 from .errors import InputError, did_you_mean
 from .project import project
+from .report import new_folder
+from .scenario import load_scenario
 from .starts import fit_rows
 
 COLUMNS = ["unit", "indicator", "year", "actual", "design", "fit_until", "model_p05", "model_p10", "model_p50",
@@ -201,11 +204,7 @@ def skill(scores: pd.DataFrame) -> dict:
 def run_backtest(scenario_path, until, leave, n_paths, seed, out, lang):
     """The `sim backtest` command: run, write backtest.csv, skill.csv and the figure into a
     new folder; return (folder, summary lines)."""
-    from pathlib import Path
-
-    from . import figures as fg
-    from .report import new_folder
-    from .scenario import load_scenario
+    from . import figures as fg   # matplotlib loads with the first figure, not with the command
     sc = load_scenario(scenario_path)
     if leave is not None and until is not None:
         raise InputError(str(scenario_path), "--leave-out", "either --until or --leave-out, not both",

@@ -32,7 +32,7 @@ from .params import from_link, to_link
 from .scenario import Policy, Scenario
 from .starts import part_shares, unit_start_vector
 
-if TYPE_CHECKING:   # results imports nothing from here at run time; the annotation only
+if TYPE_CHECKING:   # results imports this module; project() imports results when it runs (a cycle)
     from .results import Results
 
 KEY_RESAMPLE, KEY_START, KEY_SPLIT, KEY_LEVER, KEY_MOVES, KEY_YEAR, KEY_BLOCK = 11, 12, 13, 14, 15, 16, 17
@@ -244,7 +244,7 @@ def project(sc: Scenario, cal: Calibration, n_paths: int | None = None, seed: in
     the drawn rates, lever strengths and start levels, and every sub-unit indicator when the
     run is one block, else only the sub-unit indicators that have a target (the others are
     counted per value: exact quantiles and means whatever the chunk size)."""
-    from .results import Compact, Hist, Kept, Results
+    from .results import Compact, Hist, Kept, Results   # results imports this module (a cycle)
     n_paths = n_paths or sc.paths
     seed = sc.seed if seed is None else seed
     if block < 1 or chunk < 1:
