@@ -15,12 +15,13 @@ import math
 import os
 import tempfile
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .data import Row, check_parts, consistent, describe, number, whole_number
 from .errors import InputError
 from .observations import check_figure, fit_status, known_indicators, scenario_units
+from .results import target_phrase
 from .scenario import NO_PASSAGE, load_scenario
 
 
@@ -138,7 +139,6 @@ def add_figure(path: str | Path, unit: str, indicator: str, year, value, source:
 
 
 def _phrase(t, r: Row) -> str:
-    from .results import target_phrase
     status = "met" if r.value >= t.value else ("missed" if r.bound == "eq" else "open")
     return target_phrase({"status": status, "target": t.value, "actual": r.value, "actual_bound": r.bound,
                           "p_met": float("nan")}, "en")
@@ -186,9 +186,8 @@ def _load_as(path: Path, tmp: Path):
         sc = load_scenario(tmp)
     except InputError as e:
         raise InputError(str(path), e.key, e.expected, e.found.replace(tmp.name, path.name), e.fix) from None
-    import dataclasses
-    rows = tuple(dataclasses.replace(r, origin=path.name) if r.origin == tmp.name else r for r in sc.rows)
-    return dataclasses.replace(sc, rows=rows, path=str(path))
+    rows = tuple(replace(r, origin=path.name) if r.origin == tmp.name else r for r in sc.rows)
+    return replace(sc, rows=rows, path=str(path))
 
 
 def _write_atomically(path: Path, raw: bytes, new_raw: bytes):

@@ -30,6 +30,8 @@ CRPS skill against a baseline is 1 - CRPS_model / CRPS_baseline (> 0: the model 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -37,6 +39,8 @@ import pandas as pd
 from .calibrate import fit
 from .errors import InputError, did_you_mean
 from .project import project
+from .report import new_folder
+from .scenario import load_scenario
 from .starts import fit_rows
 
 COLUMNS = ["unit", "indicator", "year", "actual", "design", "fit_until", "model_p05", "model_p10", "model_p50",
@@ -74,9 +78,22 @@ def regional_growth(sc, indicator: str) -> float | None:
     return float(np.median(g)) if g else None
 
 
-def _score(sc, res, unit: str, r, design: str, fit_until, rng, last_level):
+def _scores(sc, res, rows, design: str, fit_until, rng, last_level, main: str) -> list[dict]:
+    """Score ``rows`` (sorted by unit, indicator and year) against the first policy's paths,
+    taking each unit's indicator from ``res`` once (a sub-unit indicator a large run did not
+    keep is simulated again on every call)."""
+    out = []
+    scored = [r for r in rows if r.year in res.years]
+    for (unit, name), group in itertools.groupby(scored, key=lambda r: (r.unit, r.indicator)):
+        values = res.indicator(res.policy_names()[0], unit, name)
+        out += [_score(sc, values[res.year_index(r.year)], r, design, fit_until, rng, last_level if unit == main else {})
+                for r in group]
+    return out
+
+
+def _score(sc, values, r, design: str, fit_until, rng, last_level):
     ind = sc.structure.indicators[r.indicator]
-    v = res.indicator(res.policy_names()[0], unit, r.indicator)[res.year_index(r.year)].astype(float)
+    v = values.astype(float)
     x = v + ind.cv * np.abs(v) * rng.standard_normal(len(v))
     q = np.quantile(x, [0.05, 0.10, 0.50, 0.90, 0.95])
     plan = loglinear([(row.year, row.value) for row in sc.rows
@@ -120,8 +137,8 @@ def backtest(sc, until: int, n_paths: int = 4000, seed: int | None = None):
     for r in sorted(sc.rows, key=lambda r: r.year):
         if r.unit == sc.unit and r.is_actual and r.year <= until:
             last[r.indicator] = (r.year, r.value)
-    rows = [_score(sc_b, res, r.unit, r, "until", until, rng, last if r.unit == sc.unit else {})
-            for r in sorted(later, key=lambda r: (r.unit, r.indicator, r.year)) if r.year in res.years]
+    rows = _scores(sc_b, res, sorted(later, key=lambda r: (r.unit, r.indicator, r.year)), "until", until, rng, last,
+                   sc.unit)
     return pd.DataFrame(rows, columns=COLUMNS), res
 
 
@@ -161,8 +178,8 @@ def leave_out(sc, unit: str, n_paths: int = 4000, seed: int | None = None):
     last = {}
     if spec.plan_base is not None:
         last[spec.plan_base.indicator] = (spec.plan_base.year, spec.plan_base.value)
-    rows = [_score(sc_l, res, r.unit, r, "leave-out", None, rng, last if r.unit == unit else {})
-            for r, _ in sorted(withheld, key=lambda x: (x[0].unit, x[0].indicator, x[0].year)) if r.year in res.years]
+    rows = _scores(sc_l, res, [r for r, _ in sorted(withheld, key=lambda x: (x[0].unit, x[0].indicator, x[0].year))],
+                   "leave-out", None, rng, last, unit)
     return pd.DataFrame(rows, columns=COLUMNS), res
 
 
@@ -187,11 +204,7 @@ def skill(scores: pd.DataFrame) -> dict:
 def run_backtest(scenario_path, until, leave, n_paths, seed, out, lang):
     """The `sim backtest` command: run, write backtest.csv, skill.csv and the figure into a
     new folder; return (folder, summary lines)."""
-    from pathlib import Path
-
-    from . import figures as fg
-    from .report import new_folder
-    from .scenario import load_scenario
+    from . import figures as fg   # matplotlib loads with the first figure, not with the command
     sc = load_scenario(scenario_path)
     if leave is not None and until is not None:
         raise InputError(str(scenario_path), "--leave-out", "either --until or --leave-out, not both",

@@ -50,7 +50,6 @@ from pathlib import Path
 import numpy as np
 
 from . import sampler as smp
-from .engine import Compiled
 from .observations import superseded
 from .params import Param, ParamSpace
 from .scenario import Scenario
@@ -151,7 +150,7 @@ class Model:
         from .kalman import structure_arrays   # numba: imported when a fit needs it, not by every run
         self.sc = sc
         st = sc.structure
-        self.full_c = Compiled(st)
+        self.full_c = sc.compiled
         rows = list(sc.rows if rows is None else rows)
         rows = [r for r in rows if r.unit not in withheld and sc.units[r.unit].parent not in withheld]
         self.rows = rows

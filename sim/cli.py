@@ -267,18 +267,23 @@ def _option_sentence(exc: click.UsageError, cmd: str) -> str:
     return sentence(f"{cmd}: {name}: {text}")
 
 
-_ACTIVE = []   # pids of processes whose handlers are installed by _signals()
+def _interrupt(signum, frame):
+    """The handler :func:`_signals` installs for SIGINT and SIGTERM."""
+    raise Interrupted(signum)
 
 
 def _child_defaults() -> None:
     """In a forked worker (figure and sampler pools): Ctrl-C is the parent's to report, so it
-    is ignored, and SIGTERM (how the parent stops its pool) ends the worker at once."""
-    if _ACTIVE:
+    is ignored, and SIGTERM (how the parent stops its pool) ends the worker at once. A child
+    inherits the parent's handler table, so the handler itself says whether :func:`_signals`
+    was in force at the fork: no flag of our own."""
+    if signal.getsignal(signal.SIGINT) is _interrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _ACTIVE.clear()
 
 
+# Process-global by nature: signal handlers and fork hooks belong to the process, and the
+# hook takes no arguments; it reads only the inherited handler table (see _child_defaults).
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_child_defaults)
 
@@ -290,16 +295,10 @@ def _signals():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum, frame):
-        raise Interrupted(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    _ACTIVE.append(os.getpid())
+    old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        _ACTIVE.clear()
         for s, h in old.items():
             signal.signal(s, h)
 

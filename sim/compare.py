@@ -42,9 +42,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .calibrate import cached_fit
 from .errors import InputError
+from .project import project
+from .report import new_folder
 from .results import is_scored, target_phrase
-from .scenario import BASE_POLICY
+from .rundata import load_run
+from .scenario import BASE_POLICY, load_scenario
 from .text import pct
 from .update import SNAPSHOT
 
@@ -107,7 +111,6 @@ class Mixer:
 
     def scenario(self, choice: dict):
         """``choice``: group -> 'A' or 'B'."""
-        from .scenario import load_scenario
         key = tuple(choice[g] for g in GROUPS)
         if key not in self._cache:
             files, replace = {}, {}
@@ -156,8 +159,6 @@ def _batch_median_se(per_combo: dict, weights_fn, P: int) -> float:
 def attribute(mixer: Mixer, varied: list[str], keys, n_paths: int, seed: int, fit_seed, progress=None) -> dict:
     """Rerun every mix of the varied groups; return {key: {measure: {...}}} with each group's
     Shapley share, its standard error, and the reruns of A and B."""
-    from .calibrate import cached_fit
-    from .project import project
     fits, outcomes = {}, {}
     combos = list(itertools.product("AB", repeat=len(varied)))
     for combo in combos:
@@ -215,7 +216,6 @@ def _fit_cache(fits_dir) -> str:
 
 def compare(run_a, run_b, n_paths: int | None = None, fits_dir=None, progress=None) -> tuple[pd.DataFrame, dict]:
     """The comparison table (compare.csv) and a summary dict (compare.json)."""
-    from .rundata import load_run
     A, B = load_run(run_a), load_run(run_b)
     ma, mb = A.manifest, B.manifest
     if ma.get("unit") != mb.get("unit"):
@@ -354,9 +354,9 @@ def _why(r, summary, lang, scale, fmt, unit=("", "")) -> str:
 def attribution_chart(df: pd.DataFrame, summary: dict, key: tuple, lang: str = "zh", axes=None):
     """Waterfalls of the change in P(met) and in the median of one target (unit, scenario,
     indicator, year): before, each group's share, Monte Carlo noise, after. Returns the axes."""
-    from . import figures as fg
+    from . import figures as fg   # matplotlib loads with the first figure, not with the command
     fg.setup(lang)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # after setup(), which chooses the backend
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(14, 6), dpi=110)
     unit, pol, ind, year = key
@@ -407,8 +407,7 @@ def attribution_chart(df: pd.DataFrame, summary: dict, key: tuple, lang: str = "
 def write_compare(run_a, run_b, n_paths=None, fits_dir=None, lang: str = "zh", progress=None):
     """Write compare.csv, compare.json and the figure into a new folder ``compare-NNN`` beside
     RUN_B; return (folder, table, summary)."""
-    from . import figures as fg
-    from .report import new_folder
+    from . import figures as fg   # matplotlib loads with the first figure, not with the command
     df, summary = compare(run_a, run_b, n_paths, fits_dir, progress)
     with new_folder(Path(run_b).parent, "compare") as f:
         d = f["path"]

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from .errors import InputError, did_you_mean
 from .tomlio import MAX_TEXT, check_text, read_text
 
@@ -285,6 +287,5 @@ def check_parts(rows: list[Row], units: dict[str, Unit], shown: str, tol: float 
                              f"a sum of {slo:g}", "correct the sub-unit rows or the total")
 
 
-def rows_to_frame(rows: list[Row]):
-    import pandas as pd
+def rows_to_frame(rows: list[Row]) -> pd.DataFrame:
     return pd.DataFrame([r.__dict__ for r in rows])

@@ -56,16 +56,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit, logit, ndtr
 
-from .engine import Compiled
+from .calibrate import cached_fit
 from .errors import InputError, did_you_mean
 from .levers import response
 from .params import from_link, to_link
 from .project import draw_paths, run_policy, year_shocks
-from .scenario import BASE_POLICY, Policy
+from .report import new_folder
+from .scenario import BASE_POLICY, Policy, load_scenario
 
 COARSE = 6            # lattice levels per lever in the global search
 N_STARTS = 3          # random lattice starts of the multi-start search
@@ -232,7 +235,7 @@ class Evaluator:
 
     def __init__(self, sc, cal, goal: Goal, base: Policy, space: Space, n_paths: int, seed: int):
         self.sc, self.cal, self.goal, self.base, self.space = sc, cal, goal, base, space
-        self.c = Compiled(sc.structure)
+        self.c = sc.compiled
         self.seed = seed
         self.years = list(range(cal.T + 1, goal.year + 1))
         if not self.years:
@@ -960,14 +963,7 @@ def answer(scenario_path, target=None, unit=None, prob=0.8, value=None, base_nam
     """``sim goal``: read the scenario, take its converged fit (cached, as ``sim run``), seek,
     and write goal.csv, frontier.csv and the frontier figures into a new goal-NNN folder.
     Returns (folder, the answer's sentences in ``lang``)."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from . import figures as fg
-    from .calibrate import cached_fit
-    from .report import new_folder
-    from .scenario import load_scenario
+    from . import figures as fg   # matplotlib loads with the first figure, not with the command
     sc = load_scenario(scenario_path)
     g = parse_goal(sc, target, unit, value, prob, base_name)
     cal, _, _ = cached_fit(sc, thorough=True)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .results import is_scored, target_phrase
 from .rundata import load_run
-from .text import M, money, num, pct, tr
+from .text import LABEL_WORDS, M, fit, money, note, num, param_label, pct, rfit, signed, tr, variant, width
 from .update import terminal_lines
 
 def headline(rd):
@@ -126,7 +126,6 @@ def caveat_lists(row, rd, lang: str) -> tuple[list[str], list[str]]:
     def items(key):
         v = row.get(key, "")
         return [x for x in v.split(";") if x] if isinstance(v, str) else []
-    from .text import variant
     rates = rd.labels["rates"]
     return ([rates.get(x, {}).get(lang, x) for x in items("depends_on_prior_dominated")],
             [variant(x, lang, rd.labels.get("variants")) for x in items("assumption_sensitive")])
@@ -208,7 +207,6 @@ def calibration_line(rd, lang: str, reused: bool) -> str:
 
 def key_table_lines(rd, lang: str) -> list[str]:
     """The key targets x scenarios table as terminal lines (CJK-aware alignment)."""
-    from .text import fit, rfit, signed, width
     kt = key_table(rd, lang)
     name_width = min(32, max([width(x) for x in kt.label] + [8])) if not kt.empty else 8
     keys = key_targets(rd)[:3]
@@ -250,7 +248,6 @@ def terminal(rd, lang: str, reused: bool, verbose: bool = False) -> list[str]:
     """What ``sim run`` prints: one screen (title, headline sentences, the key table, one
     calibration line, where the pack is); with ``verbose`` also every target and scenario
     and the calibration notes."""
-    from .text import note
     out = []
     ht = headline(rd)
     if ht:
@@ -330,7 +327,6 @@ def run_screen(folder, lang: str, reused: bool, verbose: bool = False) -> list[s
 def calibration_lines(sc, cal, summary, key: str, reused: bool, lang: str) -> list[str]:
     """What ``sim calibrate`` prints: the sampler's diagnostics, the notes, and every parameter
     with its prior and posterior 90% intervals, contraction and label, in ``lang``."""
-    from .text import LABEL_WORDS, fit, note, param_label, rfit, width
     d = cal.diagnostics
     units = {u: {"zh": x.zh, "en": x.en} for u, x in sc.units.items()}
     rates = {p.name: {"zh": p.zh or p.name, "en": p.en or p.name} for p in cal.space.params[: cal.n_rates]}

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from .data import Row, describe
 from .errors import InputError, did_you_mean
+from .starts import fit_rows
 
 
 
@@ -91,7 +92,6 @@ def fit_status(sc) -> list[tuple[Row, bool, str]]:
     """(row, fitted, why not) for every actual of the run's units (the scenario's unit, its
     sub-units and the units it pools with), in ledger order: the rules of
     :func:`sim.starts.fit_rows`, which the fit itself uses."""
-    from .starts import fit_rows
     verdict = {}
     for u in sc.fit_units:
         fitted, left = fit_rows(sc.starts[u].spec, sc.rows, sc.structure.indicators)

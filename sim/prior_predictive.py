@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from .calibrate import Model
-from .engine import Compiled
 
 QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 
@@ -32,7 +31,7 @@ def growth_table(sc, n: int = 4000, seed: int = 0, indicators=None) -> pd.DataFr
     """Quantiles of 1-year and 3-year (annualised) growth per unit and indicator under the
     prior: rows (unit, indicator, years, p05, p25, p50, p75, p95)."""
     model = Model(sc)
-    c = Compiled(sc.structure)
+    c = sc.compiled
     rng = np.random.default_rng(np.random.SeedSequence([seed, 61]))
     theta = prior_draws(model, n, rng)
     nat = model.space.natural(theta)

@@ -33,7 +33,7 @@ from .scenario import Policy, Scenario
 from .starts import part_shares, unit_start_vector
 from .workers import cores, run_shared
 
-if TYPE_CHECKING:   # results imports nothing from here at run time; the annotation only
+if TYPE_CHECKING:   # results imports this module; project() imports results when it runs (a cycle)
     from .results import Results
 
 KEY_RESAMPLE, KEY_START, KEY_SPLIT, KEY_LEVER, KEY_MOVES, KEY_YEAR, KEY_BLOCK = 11, 12, 13, 14, 15, 16, 17
@@ -92,7 +92,7 @@ def draw_paths(sc: Scenario, cal: Calibration, n_paths: int, seed: int, levers: 
                block: int = BLOCK_PATHS, only=None) -> Paths:
     """The common random numbers of a run of ``n_paths`` paths, block by block; ``only``: the
     blocks (of :func:`block_layout`) to draw, by default all of them."""
-    c = Compiled(sc.structure)
+    c = sc.compiled
     idx = draw_index(len(cal.draws), n_paths, stream(seed, KEY_RESAMPLE))
     layout = block_layout(n_paths, block) if only is None else tuple(only)
     parts = [_draw_block(sc, cal, c, idx[s:e], seed, b, levers) for b, s, e in layout]
@@ -245,7 +245,7 @@ def project(sc: Scenario, cal: Calibration, n_paths: int | None = None, seed: in
     the drawn rates, lever strengths and start levels, and every sub-unit indicator when the
     run is one block, else only the sub-unit indicators that have a target (the others are
     counted per value: exact quantiles and means whatever the chunk size)."""
-    from .results import Compact, Hist, Kept, Results
+    from .results import Compact, Hist, Kept, Results   # results imports this module (a cycle)
     n_paths = n_paths or sc.paths
     seed = sc.seed if seed is None else seed
     if block < 1 or chunk < 1:
@@ -269,7 +269,7 @@ def project(sc: Scenario, cal: Calibration, n_paths: int | None = None, seed: in
     start = np.empty((n_paths, len(st.level_names)))
     x_T = Compact((n_paths, 1, K))
     strengths = {name: np.empty(n_paths) for name in sorted(sc.levers)}
-    c = Compiled(st)
+    c = sc.compiled
     for k in range(0, len(layout), chunk):
         blocks = layout[k: k + chunk]
         a, b = blocks[0][1], blocks[-1][2]
@@ -320,7 +320,7 @@ def part_indicator(sc: Scenario, cal: Calibration, n_paths: int, seed: int, pol:
     block by block (the same numbers as the run's)."""
     T = cal.T
     years = list(range(T + 1, sc.horizon + 1))
-    c = Compiled(sc.structure)
+    c = sc.compiled
     part = sc.parts.index(unit)
     out = []
     for blk in block_layout(n_paths, block):

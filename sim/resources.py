@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from .errors import InputError
+from .project import BLOCK_PATHS, CHUNK_BLOCKS
 
 BASE_BYTES = 300 * 2**20        # interpreter, numpy/pandas/matplotlib, the fit's posterior draws
 HEADROOM = 0.85                 # use at most this share of the free memory
@@ -26,7 +27,6 @@ HEADROOM = 0.85                 # use at most this share of the free memory
 def run_bytes(paths: int, policies: int, years: int, units: int, tiers: int, flows: int, levers: int,
               rates: int, block: int | None = None, chunk: int | None = None) -> int:
     """Peak bytes of a projection with these dimensions (``years`` counts the start year)."""
-    from .project import BLOCK_PATHS, CHUNK_BLOCKS
     block = block or BLOCK_PATHS
     chunk = chunk or CHUNK_BLOCKS
     z = tiers + flows

@@ -15,18 +15,16 @@ interpolation), whatever the chunk size.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from .observations import actual_of
 from .calibrate import Calibration
+from .observations import actual_of
+from .project import Paths, indicator_values, iter_lever_costs, part_indicator
 from .scenario import BASE_POLICY, Scenario
 from .text import pct
-
-if TYPE_CHECKING:   # sim.project builds Results (it imports this module when it runs)
-    from .project import Paths
 
 
 def _num(v: float) -> str:
@@ -155,7 +153,6 @@ class Kept:
 
     def iter_costs(self):
         """(lever, payments) one lever at a time (a large run never holds them all at once)."""
-        from .project import iter_lever_costs
         return iter_lever_costs(self.scenario, self.policy, self.states, self.flows, list(self.years))
 
 
@@ -186,6 +183,10 @@ class Results:
         those with a target, else counted per value (:class:`Hist`) in a run of several blocks.
     block : int
         Paths per block of random numbers (a sub-unit indicator is simulated again by block).
+
+    Nothing in a Results changes after it is built: the payments to each target year and the
+    prior-dominated factors are computed once, on first use (cached properties); every other
+    table is computed from the fields each time it is asked for.
     """
 
     scenario: Scenario
@@ -196,9 +197,6 @@ class Results:
     paths: Paths
     seed: int
     n_paths: int
-    # (policy, unit, indicator) -> (years, paths) values, filled on first use; not part of
-    # the value (compare=False): the same inputs give the same tables
-    _cache: dict = field(default_factory=dict, compare=False, repr=False)
     # the targets table with each sensitivity variant's P(met) (sim.sensitivity), if computed
     sensitivity: pd.DataFrame | None = None
     cells: dict = field(default_factory=dict, repr=False)   # (policy, sub-unit, indicator) -> (years, paths)
@@ -219,28 +217,18 @@ class Results:
         return sc.parts.index(unit)
 
     def indicator(self, policy: str, unit: str, name: str) -> np.ndarray:
-        """(years, paths) int64 values of an indicator for a unit (the main unit sums its parts).
-        A sub-unit indicator that a large run did not keep per path is simulated again."""
-        key = (policy, unit, name)
-        cache = self._cache.setdefault("indicators", {})
-        if key in cache:
-            cache[key] = cache.pop(key)     # most recently used last
-            return cache[key]
+        """(years, paths) int64 values of an indicator for a unit (the main unit sums its parts):
+        a new array on every call, from what the projection kept. A sub-unit indicator that a
+        run of several blocks did not keep per path is simulated again on every call, so a
+        caller that needs it more than once holds on to it."""
         if unit == self.scenario.unit:
             s = self.sim(policy)
             K = self.scenario.structure.K
-            from .project import indicator_values
-            v = indicator_values(self.scenario, name, s.agg[..., :K], s.agg[..., K:])
-        elif (policy, unit, name) in self.cells:
-            v = self.cells[policy, unit, name].astype(np.int64)
-        else:
-            from .project import part_indicator
-            v = part_indicator(self.scenario, self.calibration, self.n_paths, self.seed, self.sim(policy).policy,
-                               unit, name, self.block)
-        while cache and (len(cache) + 1) * v.nbytes > 2**28:   # keep at most about 256 MB of them
-            cache.pop(next(iter(cache)))
-        cache[key] = v
-        return v
+            return indicator_values(self.scenario, name, s.agg[..., :K], s.agg[..., K:])
+        if (policy, unit, name) in self.cells:
+            return self.cells[policy, unit, name].astype(np.int64)
+        return part_indicator(self.scenario, self.calibration, self.n_paths, self.seed, self.sim(policy).policy,
+                              unit, name, self.block)
 
     def _summary(self, policy: str, unit: str, name: str, qs):
         """(means per year, quantiles (len(qs), years)) of an indicator over the paths."""
@@ -311,19 +299,14 @@ class Results:
         (a lower bound that clears the target counts as met), 'open' when only a lower bound
         below the target is known, 'projected' when the projection covers its year, and
         'not_projected' when it does not (a year before the last actual year, no actual)."""
-        key = ("state", tg.unit, tg.indicator, tg.year, tg.value)
-        if key not in self._cache:
-            a = actual_of(self.scenario, tg.unit, tg.indicator, tg.year)
-            if a is not None and a.value >= tg.value:
-                state = ("met", a)
-            elif a is not None and a.bound == "eq":
-                state = ("missed", a)
-            elif a is not None:
-                state = ("open", a)
-            else:
-                state = ("projected" if tg.year in self.years else "not_projected", None)
-            self._cache[key] = state
-        return self._cache[key]
+        a = actual_of(self.scenario, tg.unit, tg.indicator, tg.year)
+        if a is not None and a.value >= tg.value:
+            return "met", a
+        if a is not None and a.bound == "eq":
+            return "missed", a
+        if a is not None:
+            return "open", a
+        return ("projected" if tg.year in self.years else "not_projected"), None
 
     def _scored(self, tg) -> bool:
         """Whether a target gets a probability: its outcome is not known and its year is projected."""
@@ -339,9 +322,7 @@ class Results:
         if self.sensitivity is not None:
             return self.sensitivity
         rows = []
-        if "drivers" not in self._cache:
-            self._cache["drivers"] = self._prior_dominated_drivers()
-        drivers = self._cache["drivers"]
+        drivers = self._prior_dominated_drivers
         nan = float("nan")
         for tg in self.scenario.targets:
             for pol in self.policy_names():
@@ -362,7 +343,8 @@ class Results:
                                  **self._state_columns(tg)))
         return pd.DataFrame(rows)
 
-    def _prior_dominated_drivers(self):
+    @cached_property
+    def _prior_dominated_drivers(self) -> list:
         """(factor, bottom-decile mask, top-decile mask) of every prior-dominated rate and of
         every start level of the main unit that is not data-informed (an assumption of the
         starts file): a target depends on it when P(met) differs by more than 0.10 between
@@ -407,12 +389,25 @@ class Results:
 
     def total_cost(self, policy: str, until: int) -> np.ndarray:
         """(paths,) total payments over the projection years T+1..until, 10k yuan."""
-        key = ("total_cost", policy, until)
-        if key not in self._cache:
-            ys = [y for y, year in enumerate(self.years) if self.T < year <= until]
-            total = sum(c[ys].sum(axis=0) for _, c in self.sim(policy).iter_costs())
-            self._cache[key] = total if isinstance(total, np.ndarray) else np.zeros(self.n_paths)
-        return self._cache[key]
+        got = self._costs_to_target_years.get((policy, until))
+        return got if got is not None else self._costs_to(policy, (until,))[until]
+
+    def _costs_to(self, policy: str, untils) -> dict:
+        """{until: (paths,) total payments over T+1..until} for each of ``untils``, 10k yuan:
+        one pass over the policy's payments, lever by lever."""
+        ys = {u: [y for y, year in enumerate(self.years) if self.T < year <= u] for u in untils}
+        total = {u: 0 for u in untils}
+        for _, c in self.sim(policy).iter_costs():
+            for u in untils:
+                total[u] = total[u] + c[ys[u]].sum(axis=0)
+        return {u: v if isinstance(v, np.ndarray) else np.zeros(self.n_paths) for u, v in total.items()}
+
+    @cached_property
+    def _costs_to_target_years(self) -> dict:
+        """{(policy, year): total payments to the year} for every policy and every target year
+        the projection covers (the years the tables ask about), computed once."""
+        untils = tuple(sorted({t.year for t in self.scenario.targets if t.year in self.years[1:]}))
+        return {(p, u): v for p in self.policy_names() for u, v in self._costs_to(p, untils).items()}
 
     def scenarios_frame(self) -> pd.DataFrame:
         """Per policy and target: p_met, extra units vs baseline, cost, cost per extra unit."""

@@ -11,18 +11,22 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 from scipy.special import digamma, polygamma
 
 from .data import Row, Unit, check_parts, check_unique, load_ledger, load_units, parse_row
+from .engine import Compiled
 from .errors import InputError, did_you_mean
 from .observations import check_figure, known_indicators, scenario_units
 from .levers import Lever
-from .params import Param, ParamSpace, beta_to_logit_normal, bounded_prior, range_to_sd, rate_prior
+from .load_priors import bounded_prior, rate_prior
+from .load_structure import load_structure
+from .params import Param, ParamSpace, beta_to_logit_normal, range_to_sd
 from .starts import Hier, PlanBase, Regional, UnitStart, last_fit_year
-from .structure import Structure, load_structure
+from .structure import Structure
 from .tomlio import Table, read_bytes, read_toml
 
 # The scenario every scenario file must hold: the policy in force, the one others are compared with.
@@ -120,6 +124,14 @@ class Scenario:
     ratio_params: tuple = ()                           # Params of the hierarchy's shared ratios
     regional: Regional | None = None
     input_files: dict = field(default_factory=dict)   # "scenario" and each data key -> the file read
+
+    @cached_property
+    def compiled(self) -> Compiled:
+        """The structure as index arrays (:class:`sim.engine.Compiled`), built once per scenario
+        and shared by the fit, the projection, goal seeking and the prior-predictive check. A
+        cached property, not a field: ``dataclasses.replace(sc, structure=...)`` (a sensitivity
+        variant) gives a new scenario that compiles its own structure."""
+        return Compiled(self.structure)
 
     @property
     def fit_units(self) -> tuple[str, ...]:

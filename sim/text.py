@@ -11,6 +11,7 @@ show a false 0% or 100%).
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 
 LANGS = ("zh", "en")
@@ -445,7 +446,6 @@ NOTE_PATTERNS = (  # calibration notes (English, from sim.calibrate) -> catalogu
 def note(text: str, lang: str, unit_label=lambda u: u) -> str:
     """A calibration note in ``lang``: the known notes are translated, with their numbers and
     unit names; an unknown note is kept in English in an English run only."""
-    import re
     for pat, key in NOTE_PATTERNS:
         if pat in text:
             nums = re.findall(r"\d+(?:\.\d+)?", text)
@@ -467,7 +467,6 @@ def note(text: str, lang: str, unit_label=lambda u: u) -> str:
 
 def why(text: str, lang: str) -> str:
     """Why a target is not scored (the reasons sim.scenario gives), in ``lang``."""
-    import re
     m = re.search(r"\d{4}", text)
     x = m.group(0) if m else ""
     for pat, key in (("not modelled", "why_not_modelled"), ("start year", "why_start"), ("horizon", "why_horizon")):

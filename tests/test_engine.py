@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from sim.engine import Compiled, move_probs
-from sim.structure import OUT, load_structure
+from sim.load_structure import load_structure
+from sim.structure import OUT
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from sim.engine import Compiled
 from sim.kalman import filter_batch, structure_arrays, system
-from sim.structure import load_structure
+from sim.load_structure import load_structure
 
 from conftest import ROOT
 

@@ -161,7 +161,7 @@ def test_every_target_is_scored_or_listed_with_its_reason(root, name):
 
 
 def test_unmodelled_figures_say_why(rows):
-    from sim.structure import load_structure
+    from sim.load_structure import load_structure
     from pathlib import Path
     st = load_structure(Path(__file__).resolve().parents[1] / "calibration/structure.toml", "structure.toml")
     for r in rows:

@@ -8,7 +8,7 @@ from scipy.special import expit, logit
 
 from sim.engine import Compiled
 from sim.levers import Lever, response, shift
-from sim.structure import load_structure
+from sim.load_structure import load_structure
 
 STRUCT = None
 

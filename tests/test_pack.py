@@ -441,7 +441,7 @@ def test_progress_stays_off_when_output_is_not_a_terminal(capsys):
 
 
 def test_sensitivity_variants_and_parameters_have_words():
-    from sim.structure import load_structure
+    from sim.load_structure import load_structure
     from sim.text import col, param_label, variant
     st = load_structure(ROOT / "calibration" / "structure.toml", "structure.toml")
     declared = {v.name: {"zh": v.zh, "en": v.en} for v in st.variants}
