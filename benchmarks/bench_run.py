@@ -14,7 +14,9 @@ For each scenario, one row of a table:
   ``scenarios/`` and ``calibration/`` without ``calibration/fitted/``), defaults (figures and
   report included); ``cached_run_s``: the same command again, now with the fit cached;
 * ``report_s``: ``sim report RUN_FOLDER`` on that run (figures, HTML and workbook, in a fresh
-  process);
+  process); ``render_s``: the same drawing alone (``sim.report.render`` timed inside a fresh
+  process, without its imports and start-up); ``startup_s``: ``sim --help`` (Python, numpy,
+  scipy, pandas and sim imported: the floor of every command);
 * ``peak_mb_1e5``, ``peak_mb_1e6``: the peak resident memory (max RSS, MB) of a fresh
   ``sim run --paths 100000 --no-figures`` and ``--paths 1000000 --no-figures``, read from the
   child's own resource usage (``os.wait4``), and ``run_s_1e5``, ``run_s_1e6`` their wall
@@ -63,6 +65,16 @@ def sim_cmd(*args: str, cwd: Path) -> tuple[float, int, int]:
     if p.returncode not in (0, 2):
         raise RuntimeError(f"sim {' '.join(args)} failed ({p.returncode}): {err}")
     return time.perf_counter() - t, p.returncode, usage.ru_maxrss
+
+
+def render_seconds(run_folder: Path) -> float:
+    """Seconds of drawing a run's figures, HTML page and workbook (``sim.report.render``) in a
+    fresh process, its imports and start-up not counted."""
+    code = ("import sys, time; from pathlib import Path; from sim.report import render; "
+            "t = time.perf_counter(); render(Path(sys.argv[1]), 'zh'); print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code, str(run_folder)], env=ENV, cwd=ROOT, check=True,
+                         capture_output=True, text=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def project_copy(tmp: Path) -> Path:
@@ -120,6 +132,8 @@ def bench(path: Path, quick: bool) -> dict:
         row["cached_run_s"], _, _ = sim_cmd("run", scen, "--out", str(out), cwd=ROOT)
         run_folder = max((out / path.stem).glob("run-*"))
         row["report_s"], _, _ = sim_cmd("report", str(run_folder), cwd=ROOT)
+        row["render_s"] = render_seconds(run_folder)
+        row["startup_s"], _, _ = sim_cmd("--help", cwd=ROOT)
         for n, col in ((100_000, "peak_mb_1e5"), (1_000_000, "peak_mb_1e6")):
             if quick and n > 100_000:
                 row[col] = row[col.replace("peak_mb", "run_s")] = "-"
@@ -132,9 +146,10 @@ def bench(path: Path, quick: bool) -> dict:
 
 
 COLS = ("scenario", "fit_s", "ess_min", "ess_per_s", "rhat_max", "cold_run_s", "cached_run_s", "report_s",
-        "peak_mb_1e5", "run_s_1e5", "peak_mb_1e6", "run_s_1e6", "overhead_vs_rng")
+        "render_s", "startup_s", "peak_mb_1e5", "run_s_1e5", "peak_mb_1e6", "run_s_1e6", "overhead_vs_rng")
 FMT = dict(fit_s="{:.1f}", ess_min="{:.0f}", ess_per_s="{:.0f}", rhat_max="{:.3f}", cold_run_s="{:.1f}",
-           cached_run_s="{:.1f}", report_s="{:.1f}", overhead_vs_rng="{:.2f}")
+           cached_run_s="{:.1f}", report_s="{:.1f}", render_s="{:.1f}", startup_s="{:.1f}",
+           overhead_vs_rng="{:.2f}")
 
 
 def table(rows: list[dict]) -> list[str]:
