@@ -386,10 +386,11 @@ def sample(log_post, mode, cov, rng: np.random.Generator, chains: int = 32, step
     Adaptation: importance sampling refits the reference to the posterior (PSIS) and gives
     the chains their starting points; ``warmup`` GESS steps refit it to the chains' own
     draws (discarded). Then rounds of ``steps`` steps are appended until every parameter
-    has R-hat <= 1.01 and bulk and tail ESS >= 400, or ``max_rounds`` is reached. The full
-    diagnostics (two sorts per parameter) are computed at rounds predicted by
-    :func:`next_check`, and only once the raw split R-hat (:func:`screen_rhat`, cheap) of
-    every parameter is below the bar; convergence is always decided by the full ones.
+    has R-hat <= 1.01 and bulk and tail ESS >= 400, or ``max_rounds`` is reached. From round
+    ``first_check`` on, the raw split R-hat (:func:`screen_rhat`, cheap) is computed after
+    every round, and the full diagnostics (two sorts per parameter) only once it is below the
+    bar for every parameter; after a full check that fails, the next waits for the round
+    :func:`next_check` predicts. Convergence is always decided by the full diagnostics.
     ``diagnostics`` holds the per-parameter arrays, the evaluations per step, the Pareto
     k-hat of the adaptation, the number of rounds and ``converged``.
     """
@@ -416,12 +417,8 @@ def sample(log_post, mode, cov, rng: np.random.Generator, chains: int = 32, step
         if len(parts) < check and r < max_rounds - 1:
             continue
         draws = np.concatenate(parts, axis=0)
-        if r < max_rounds - 1:   # the raw R-hat first: while it is above the bar, sample on
-            raw = float(screen_rhat(draws).max())
-            if raw > RHAT_MAX:
-                check = next_check(len(parts), dict(rhat=np.array([raw]), ess_bulk=np.array([np.inf]),
-                                                     ess_tail=np.array([np.inf])))
-                continue
+        if r < max_rounds - 1 and float(screen_rhat(draws).max()) > RHAT_MAX:
+            continue   # the raw R-hat, every round (cheap): the full diagnostics wait until it passes
         diag = diagnostics(draws)
         if _converged(diag):
             break
