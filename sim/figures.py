@@ -28,6 +28,7 @@ DASHES = ["-", (0, (6, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1.5, 2)), (0, (3, 1, 1, 
 MARKERS = ["o", "s", "D", "^", "v", "P", "X", "*"]
 TARGET = "#D55E00"
 GAIN, LOSS, NEUTRAL = "#0072B2", "#D55E00", "#999999"
+MEDIAN = "#009E73"   # a median and its interval drawn beside means (waterfall)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -433,6 +434,16 @@ def waterfall(rd, lang: str = "zh"):
         n = len(rd.waterfall) + 1
         ax.bar(n, level, color=COLORS[6], width=0.7)
         ax.text(n, level, num(level), ha="center", va="bottom", fontsize=14)
+        # the bars add means; the median and its 80% interval (what P(met) is about) beside them
+        end = pr[(pr.unit == rd.main_unit) & (pr.indicator == rd.headline) & (pr.scenario == pol)
+                 & (pr.year == ht["year"])]
+        if len(end):
+            med, lo, hi = (float(end[c].iloc[0]) for c in ("p50", "p10", "p90"))
+            ax.errorbar(n + 0.5, med, yerr=[[med - lo], [hi - med]], fmt="D", color=MEDIAN, ms=9, lw=2.5,
+                        capsize=5, zorder=5)
+            ax.text(n + 0.66, med, num(med), ha="left", va="center", fontsize=14, color=MEDIAN, zorder=6,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=1.5, alpha=0.9))
+            ax.set_xlim(-0.6, n + 1.6)
         labels.append(t("wf_end", lang))
         ax.axhline(ht["target"], color=TARGET, ls="--", lw=2)
         ax.set_xticks(range(n + 1))

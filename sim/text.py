@@ -193,8 +193,9 @@ M: dict[str, dict[str, str]] = {
     "fig_cost_p_title": {"zh": "成本与达成概率：{unit}{year}年{ind}≥{target}",
                          "en": "Cost vs probability: {ind} >= {target} in {year}"},
     "fig_cost_total": {"zh": "财政支出（万元），至{year}年累计", "en": "Cost (10k yuan), total to {year}"},
-    "fig_wf_title": {"zh": "{unit}{ind}变动分解 {T}→{year}（均值；虚线为目标{target}）",
-                     "en": "{unit}: change in {ind} {T} to {year} (means; dashed line = target {target})"},
+    "fig_wf_title": {"zh": "{unit}{ind}变动分解 {T}→{year}（柱为均值；◆为中位数及80%区间；虚线为目标{target}）",
+                     "en": "{unit}: change in {ind} {T} to {year} (bars: means; ◆: median and 80% interval; "
+                           "dashed line: target {target})"},
     "wf_start": {"zh": "起点", "en": "Start"},
     "wf_end": {"zh": "终点", "en": "End"},
     "fig_tornado_title": {"zh": "敏感性：{pol}", "en": "Sensitivity: {pol}"},

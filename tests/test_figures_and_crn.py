@@ -283,3 +283,24 @@ def test_costs_are_amount_times_events(yuyao_results):
         amount = 20 if year >= s.policy.from_year and y > 0 else lv.calibrated_at
         assert np.allclose(s.costs["yuyao_hte_cert_reward"][y], amount * lv.cost_factor * new_cert[y])
     assert all((c >= 0).all() for c in s.costs.values())
+
+
+def test_waterfall_shows_each_policys_median_and_80pc_interval_beside_the_mean_bars(yuyao_run):
+    """The bars add means; the median (what P(met) is about) and its 80% interval stand beside
+    the end bar, from the projection table."""
+    import matplotlib.pyplot as plt
+
+    from sim import figures as fg
+    rd = yuyao_run
+    ht = rd.manifest["headline_target"]
+    pr = rd.projection
+    axes = fg.waterfall(rd, lang="en")
+    for ax, pol in zip(axes.flat, rd.policy_names):
+        row = pr[(pr.unit == rd.main_unit) & (pr.indicator == rd.headline) & (pr.scenario == pol)
+                 & (pr.year == ht["year"])].iloc[0]
+        marks = [ln for ln in ax.get_lines() if ln.get_marker() == "D"]
+        assert len(marks) == 1 and marks[0].get_ydata()[0] == pytest.approx(row.p50), pol
+        whisker = [c for c in ax.collections if c.get_segments()][0].get_segments()[0]
+        assert sorted(whisker[:, 1]) == pytest.approx(sorted([row.p10, row.p90])), pol
+        assert any(t.get_text() == fg.num(row.p50) for t in ax.texts), pol
+    plt.close(axes.flat[0].figure)
