@@ -147,7 +147,8 @@ class Model:
 
     def __init__(self, sc: Scenario, rows=None, until: int | None = None, prior_scale: float = 1.0,
                  withheld: tuple[str, ...] = ()):
-        from .kalman import structure_arrays   # numba: imported when a fit needs it, not by every run
+        from .kalman import filter_batch, structure_arrays, system   # numba: when a fit needs it, not every run
+        self._filter, self._system = filter_batch, system
         self.sc = sc
         st = sc.structure
         self.full_c = sc.compiled
@@ -260,7 +261,6 @@ class Model:
         ``record``: a list that receives (unit, indicator, year, published, predicted mean,
         predicted variance, bound) per figure, the prediction made before seeing it.
         """
-        from .kalman import filter_batch, system
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         c = self.full_c if full else self.c
         nat = self.space.natural(theta) if nat is None else nat
@@ -272,10 +272,10 @@ class Model:
             shares = np.ones((theta.shape[0], 1))
         q_idx, n_moves, D, tier, inflow_param, V, size_rows, tier_pos = (
             self._sys_full if full else self._sys)
-        G, pis, r_in = system(rates, q_idx, n_moves, D, tier, inflow_param, V, size_rows, tier_pos)
+        G, pis, r_in = self._system(rates, q_idx, n_moves, D, tier, inflow_param, V, size_rows, tier_pos)
         yr, H, val, r, scaled, ge, part, items = self._obs_arrays(unit, c.keep)
         n_years = self.T[unit] - self.specs[unit].year + 1
-        ll, m, P, pred = filter_batch(x0, G, pis, D, tier, r_in, V, size_rows, noise2, shares, n_years,
+        ll, m, P, pred = self._filter(x0, G, pis, D, tier, r_in, V, size_rows, noise2, shares, n_years,
                                       yr, H, val, r, scaled, ge, part, full or record is not None,
                                       n_moves, self._yn_move, self._yn_in)
         if record is not None:   # one-step-ahead prediction of each published value
