@@ -79,6 +79,22 @@ def system(rates, q_idx, n_moves, D, origin_tier, inflow_param, V, size_rows, ti
 
 
 @njit(cache=True)
+def _nonzero_rows(A):
+    """For each A[r] (n, M): the rows with a non-zero entry, padded (R, n), and their count (R,)."""
+    R, n, M = A.shape
+    rows = np.zeros((R, n), dtype=np.int64)
+    count = np.zeros(R, dtype=np.int64)
+    for r in range(R):
+        for i in range(n):
+            for c in range(M):
+                if A[r, i, c] != 0.0:
+                    rows[r, count[r]] = i
+                    count[r] += 1
+                    break
+    return rows, count
+
+
+@njit(cache=True)
 def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
                  n_years, obs_year, obs_h, obs_val, obs_r, obs_scaled, obs_ge, obs_part, want_state,
                  n_moves, yn_move, yn_in):
@@ -114,29 +130,9 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
     Ph = np.zeros(n)
     # The change vectors are sparse (a move lands in one tier and counts in one flow): the
     # rows each origin's moves touch, and each inflow's, so Q costs |rows|^2, not n^2.
-    o_rows = np.zeros((O, n), dtype=np.int64)
-    o_nr = np.zeros(O, dtype=np.int64)
-    for o in range(O):
-        for i in range(n):
-            for c in range(M):
-                if D[o, i, c] != 0.0:
-                    o_rows[o, o_nr[o]] = i
-                    o_nr[o] += 1
-                    break
-    v_rows = np.zeros((I, n), dtype=np.int64)
-    v_nr = np.zeros(I, dtype=np.int64)
-    for j in range(I):
-        for i in range(n):
-            if V[j, i] != 0.0:
-                v_rows[j, v_nr[j]] = i
-                v_nr[j] += 1
-    h_nz = np.zeros((N, n), dtype=np.int64)     # each figure's non-zero weights
-    h_nn = np.zeros(N, dtype=np.int64)
-    for k in range(N):
-        for i in range(n):
-            if obs_h[k, i] != 0.0:
-                h_nz[k, h_nn[k]] = i
-                h_nn[k] += 1
+    o_rows, o_nr = _nonzero_rows(D)
+    v_rows, v_nr = _nonzero_rows(V.copy().reshape(I, n, 1))
+    h_nz, h_nn = _nonzero_rows(obs_h.copy().reshape(N, n, 1))     # each figure's non-zero weights
     g_i = np.zeros(n * K, dtype=np.int64)    # G's non-zero entries (its flow columns are zero)
     g_c = np.zeros(n * K, dtype=np.int64)
     for b in range(B):

@@ -71,15 +71,12 @@ class ParamSpace:
         self.index = {n: i for i, n in enumerate(self.names)}
         self.mean = np.array([p.mean for p in params])
         self.sd = np.array([p.sd for p in params])
-        self._logit = np.array([p.kind == "logit" for p in params])
-        self._shift = np.array([p.kind == "shift" for p in params])
-        self._bounded = np.array([p.kind == "bounded" for p in params])
         self._lo = np.array([p.lo for p in params])
         self._hi = np.array([p.hi for p in params])
-        kinds = {"logit": "logit", "shift": "shift", "bounded": "bounded"}
-        how = [kinds.get(p.kind, "log") for p in params]
-        self._groups = tuple((np.flatnonzero(np.array(how) == k), k) for k in ("log", "logit", "bounded", "shift")
-                             if k in how)
+        # columns of each transform, for natural(): as Param.natural, any other kind is log-normal
+        kinds = np.array([p.kind if p.kind in ("logit", "bounded", "shift") else "log" for p in params])
+        self._groups = tuple((np.flatnonzero(kinds == k), k) for k in ("log", "logit", "bounded", "shift")
+                             if (kinds == k).any())
 
     def __len__(self):
         return len(self.params)

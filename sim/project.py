@@ -30,7 +30,7 @@ from .engine import Compiled
 from .levers import Lever, draw_strengths, shift
 from .params import from_link, to_link
 from .scenario import Policy, Scenario
-from .starts import part_shares, unit_start_vector
+from .starts import StartPlan
 from .workers import cores, run_shared
 
 if TYPE_CHECKING:   # results imports this module; project() imports results when it runs (a cycle)
@@ -126,11 +126,10 @@ def _draw_block(sc: Scenario, cal: Calibration, c: Compiled, idx: np.ndarray, se
     zT = cal.z_mean[idx] + np.einsum("pij,pj->pi", roots[inv], z)
     zT = np.maximum(np.rint(zT), 0).astype(np.int64)
     xT, fT = zT[:, : c.K], zT[:, c.K:]
-    spec = sc.starts[sc.unit].spec
-    start = unit_start_vector(spec, sc.structure.start_names, sc.hierarchy, sc.regional, nat,
-                              cal.space.index)[:, : len(sc.structure.level_names)]
+    plan = StartPlan(sc.starts[sc.unit].spec, sc.structure.start_names, sc.hierarchy, sc.regional, cal.space.index)
+    start = plan.vector(nat)[:, : len(sc.structure.level_names)]
     if sc.parts:   # split over sub-units by each draw's shares (multinomial: whole firms)
-        share = part_shares(spec, nat, cal.space.index)
+        share = plan.shares(nat)
         rng = block_stream(seed, b, KEY_SPLIT)
         xs = np.stack([rng.multinomial(xT[:, k], share) for k in range(c.K)], axis=-1)
         fs = np.stack([rng.multinomial(fT[:, k], share) for k in range(c.F)], axis=-1)

@@ -166,22 +166,6 @@ class StartPlan:
         return g / np.maximum(g.sum(axis=1, keepdims=True), 1e-300)
 
 
-def unit_start_vector(spec: UnitStart, names: tuple[str, ...], hier: dict[str, Hier], regional: Regional | None,
-                      nat: np.ndarray, index: dict[str, int]) -> np.ndarray:
-    """(B, len(names)) start vector of a unit from natural parameter values nat (B, n).
-
-    ``names``: the structure's start names (levels, then shares); ``index``: parameter name
-    -> column of nat. (One call of :class:`StartPlan`.)
-    """
-    return StartPlan(spec, names, hier, regional, index).vector(nat)
-
-
-def part_shares(spec: UnitStart, nat: np.ndarray, index: dict[str, int]) -> np.ndarray:
-    """(B, parts) shares of the sub-units from their log-gamma split parameters."""
-    g = np.stack([nat[:, index[p]] for _, p in spec.parts], axis=1)
-    return g / np.maximum(g.sum(axis=1, keepdims=True), 1e-300)
-
-
 def fit_rows(spec: UnitStart, rows, indicators: dict, until: int | None = None, drop: dict | None = None):
     """The published rows a unit's fit uses, and why the others of the unit are left out.
 
