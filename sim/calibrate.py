@@ -54,6 +54,7 @@ from .observations import superseded
 from .params import Param, ParamSpace
 from .scenario import Scenario
 from .starts import StartPlan, fit_rows, last_fit_year
+from .workers import cores
 
 LOG2PI = np.log(2 * np.pi)
 N_DRAWS = 4000
@@ -453,7 +454,7 @@ def _fit(sc, draws, seed, rows, until, prior_scale, withheld, chains, steps, max
     if len(rest) < len(mode):
         rhat[model.keep], ess_b[model.keep], ess_t[model.keep] = diag["rhat"], diag["ess_bulk"], diag["ess_tail"]
     if len(rest):
-        d_rest = smp.diagnostics(chains_x[:, :, rest])
+        d_rest = smp.check(chains_x[:, :, rest], parallel=cores() >= 2)[0]
         rhat[rest], ess_b[rest], ess_t[rest] = d_rest["rhat"], d_rest["ess_bulk"], d_rest["ess_tail"]
     converged = bool(np.max(rhat) <= smp.RHAT_MAX and min(ess_b.min(), ess_t.min()) >= smp.ESS_MIN)
     flat = chains_x.reshape(-1, len(mode))

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln, logsumexp, ndtri
 
+from .workers import cores, run_shared
+
 RHAT_MAX = 1.01
 ESS_MIN = 400.0
 
@@ -141,9 +143,10 @@ def psis(log_w: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 # ---- diagnostics ---------------------------------------------------------------------------
-def _z_rank(x: np.ndarray) -> np.ndarray:
+def _z_rank(x: np.ndarray, keep_sorted: bool = False):
     """Rank-normalise draws (n, chains) jointly: normal scores of the average ranks (ties,
-    frequent in a Metropolis chain that stays put, share their average rank)."""
+    frequent in a Metropolis chain that stays put, share their average rank). With
+    ``keep_sorted``: (scores, the draws sorted), the sort reused for quantiles."""
     flat = x.ravel()
     order = np.argsort(flat)
     srt = flat[order]
@@ -157,7 +160,8 @@ def _z_rank(x: np.ndarray) -> np.ndarray:
         ends = np.concatenate([starts[1:], [n]])
         avg = 0.5 * (starts + ends + 1)          # average of ranks starts+1 .. ends
         ranks[order] = np.repeat(avg, ends - starts)
-    return ndtri((ranks - 3 / 8) / (n + 1 / 4)).reshape(x.shape)
+    z = ndtri((ranks - 3 / 8) / (n + 1 / 4)).reshape(x.shape)
+    return (z, srt) if keep_sorted else z
 
 
 def _split(x: np.ndarray) -> np.ndarray:
@@ -177,14 +181,32 @@ def _rhat_basic(x: np.ndarray) -> float:
 def _ess_basic(x: np.ndarray) -> float:
     """ESS of draws (n, chains): Geyer's initial positive then monotone sequence of the
     combined autocorrelations, step for step as ArviZ computes it (tested against it)."""
+    return _ess_many([x])[0]
+
+
+def _ess_many(xs: list[np.ndarray]) -> list[float]:
+    """:func:`_ess_basic` of several arrays of draws of the same shape (n, chains), their
+    autocovariances from one FFT (each column is transformed on its own, so the numbers
+    are those of one call per array)."""
+    n, m = xs[0].shape
+    out = [None] * len(xs)
+    todo = []
+    for k, x in enumerate(xs):
+        if n < 4 or np.ptp(x) < np.finfo(float).resolution:
+            out[k] = float(n * m)
+        else:
+            todo.append(k)
+    if todo:
+        xc = np.concatenate([xs[k] - xs[k].mean(axis=0) for k in todo], axis=1)
+        f = np.fft.rfft(xc, n=2 * n, axis=0)
+        acov = np.fft.irfft(f * np.conj(f), n=2 * n, axis=0)[:n] / n     # (n, m * len(todo)), biased
+        for i, k in enumerate(todo):
+            out[k] = _geyer(xs[k], acov[:, i * m: (i + 1) * m])
+    return out
+
+
+def _geyer(x: np.ndarray, acov: np.ndarray) -> float:
     n, m = x.shape
-    if n < 4:
-        return float(n * m)
-    if np.ptp(x) < np.finfo(float).resolution:
-        return float(n * m)
-    xc = x - x.mean(axis=0)
-    f = np.fft.rfft(xc, n=2 * n, axis=0)
-    acov = np.fft.irfft(f * np.conj(f), n=2 * n, axis=0)[:n] / n     # (n, m), biased
     mean_var = acov[0].mean() * n / (n - 1.0)
     var_plus = mean_var * (n - 1.0) / n
     if m > 1:
@@ -226,21 +248,62 @@ def ess_tail(x: np.ndarray) -> float:
 
 
 def _one(x: np.ndarray) -> tuple[float, float, float]:
-    """(R-hat, bulk ESS, tail ESS) of one parameter's draws (n, chains)."""
+    """(R-hat, bulk ESS, tail ESS) of one parameter's draws (n, chains).
+
+    The split draws are sorted once (for the bulk ranks) and that sort gives the median and,
+    when n is even (the split then keeps every draw), the tail quantiles; the three ESS share
+    one FFT."""
     s = _split(x)
-    z = _z_rank(s)
+    z, srt = _z_rank(s, keep_sorted=True)
     bulk = _rhat_basic(z)
-    folded = _rhat_basic(_z_rank(np.abs(s - np.median(s))))
-    tails = []
-    for q in (0.05, 0.95):
-        cut = np.quantile(x, q)                   # on all draws, then split (as ArviZ)
-        tails.append(_ess_basic(_split((x <= cut).astype(float))))
-    return max(bulk, folded), _ess_basic(z), min(tails)
+    folded = _rhat_basic(_z_rank(np.abs(s - np.median(srt))))
+    cuts = np.quantile(srt if 2 * s.shape[0] == x.shape[0] else x, (0.05, 0.95))   # on all draws (as ArviZ)
+    ess = _ess_many([z] + [_split((x <= c).astype(float)) for c in cuts])
+    return max(bulk, folded), ess[0], min(ess[1:])
 
 
 def diagnostics(chains: np.ndarray) -> dict:
     """Per parameter of chains (n, C, d): R-hat, bulk ESS, tail ESS (arrays of length d)."""
-    out = np.array([_one(chains[:, :, j]) for j in range(chains.shape[2])]).reshape(-1, 3)
+    return check(chains)[0]
+
+
+def check(chains: np.ndarray, order=None, parallel: bool = False) -> tuple[dict, bool]:
+    """The diagnostics of chains (n, C, d) parameter by parameter, in ``order`` (default all,
+    in turn), and whether every parameter passes (R-hat <= 1.01, bulk and tail ESS >= 400).
+
+    With ``order``, the first few parameters are checked one by one and the check stops at
+    the first that fails (the rest stay NaN): a failed check costs a few parameters' sorts
+    instead of all of them. The remaining parameters, all of them without ``order``, are
+    shared with a forked process when ``parallel`` (:func:`sim.workers.run_shared`; the
+    numbers do not depend on which process computes them)."""
+    d = chains.shape[2]
+    out = np.full((d, 3), np.nan)
+    head = [] if order is None else [int(j) for j in order[:HEAD]]
+    order = list(range(d)) if order is None else [int(j) for j in order]
+    for j in head:
+        out[j] = _one(chains[:, :, j])
+        if not _passes(out[j]):
+            return _as_diag(out), False
+    rest = order[len(head):]
+    halves = [rest[0::2], rest[1::2]]
+    jobs = [(_some, (chains, h), float(len(h))) for h in halves if h]
+    for h, res in zip([h for h in halves if h], run_shared(jobs, parallel and len(rest) >= 4)):
+        out[h] = res
+    return _as_diag(out), bool(all(_passes(out[j]) for j in order))
+
+
+HEAD = 3   # parameters checked one by one before the rest are shared between two processes
+
+
+def _passes(row: np.ndarray) -> bool:
+    return bool(row[0] <= RHAT_MAX and min(row[1], row[2]) >= ESS_MIN)
+
+
+def _some(chains: np.ndarray, cols: list[int]) -> np.ndarray:
+    return np.array([_one(chains[:, :, j]) for j in cols]).reshape(-1, 3)
+
+
+def _as_diag(out: np.ndarray) -> dict:
     return dict(rhat=out[:, 0], ess_bulk=out[:, 1], ess_tail=out[:, 2])
 
 
@@ -372,8 +435,8 @@ def next_check(rounds: int, diag: dict) -> int:
     most twice as many rounds. The prediction only schedules the checks: convergence is
     always decided by the full diagnostics.
     """
-    r_max = float(diag["rhat"].max())
-    e_min = float(min(diag["ess_bulk"].min(), diag["ess_tail"].min()))
+    r_max = float(np.nanmax(diag["rhat"]))     # NaN: a parameter a stopped check did not reach
+    e_min = float(min(np.nanmin(diag["ess_bulk"]), np.nanmin(diag["ess_tail"])))
     grow = max((r_max - 1.0) / (RHAT_MAX - 1.0) if np.isfinite(r_max) else 2.0,
                ESS_MIN / e_min if e_min > 0 else 2.0)
     return int(min(max(rounds + 1, np.ceil(rounds * grow)), 2 * rounds))
@@ -389,8 +452,9 @@ def sample(log_post, mode, cov, rng: np.random.Generator, chains: int = 32, step
     has R-hat <= 1.01 and bulk and tail ESS >= 400, or ``max_rounds`` is reached. From round
     ``first_check`` on, the raw split R-hat (:func:`screen_rhat`, cheap) is computed after
     every round, and the full diagnostics (two sorts per parameter) only once it is below the
-    bar for every parameter; after a full check that fails, the next waits for the round
-    :func:`next_check` predicts. Convergence is always decided by the full diagnostics.
+    bar for every parameter, parameter by parameter from the worst raw R-hat on, stopping at
+    the first that fails (:func:`check`); after a check that fails, the next waits for the
+    round :func:`next_check` predicts. Convergence is always decided by the full diagnostics.
     ``diagnostics`` holds the per-parameter arrays, the evaluations per step, the Pareto
     k-hat of the adaptation, the number of rounds and ``converged``.
     """
@@ -408,21 +472,24 @@ def sample(log_post, mode, cov, rng: np.random.Generator, chains: int = 32, step
         mu, ref = wd.mean(0), _psd(np.cov(wd.T))
     parts, evals = [], []
     diag = None
-    check = first_check
+    check_at = first_check
     for r in range(max_rounds):
         out, ne, lp = gess(log_post, x, lp, mu, ref, steps, rng)
         x = out[-1].copy()
         parts.append(out)
         evals.append(ne)
-        if len(parts) < check and r < max_rounds - 1:
+        if len(parts) < check_at and r < max_rounds - 1:
             continue
         draws = np.concatenate(parts, axis=0)
-        if r < max_rounds - 1 and float(screen_rhat(draws).max()) > RHAT_MAX:
+        last = r == max_rounds - 1
+        screen = screen_rhat(draws)
+        if not last and float(screen.max()) > RHAT_MAX:
             continue   # the raw R-hat, every round (cheap): the full diagnostics wait until it passes
-        diag = diagnostics(draws)
-        if _converged(diag):
+        # the parameters most likely to fail first, so that a failing check stops early
+        diag, ok = check(draws, order=None if last else np.argsort(-screen, kind="stable"), parallel=cores() >= 2)
+        if ok:
             break
-        check = next_check(len(parts), diag)
+        check_at = next_check(len(parts), diag)
     diag.update(evals_per_step=float(np.mean(evals)), khat=float(min(ks)), rounds=len(parts),
                 converged=_converged(diag))
     return draws, diag

@@ -51,7 +51,8 @@ def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
     a terminal (none when None).
     """
     results = [None] * len(jobs)
-    if not parallel or len(jobs) < 2 or "fork" not in mp.get_all_start_methods():
+    if (not parallel or len(jobs) < 2 or "fork" not in mp.get_all_start_methods()
+            or mp.current_process().daemon):   # a forked worker itself may not fork again
         with _progress(len(jobs), label) as tick:
             for k, (fn, args, _) in enumerate(jobs):
                 results[k] = fn(*args)

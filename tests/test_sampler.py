@@ -93,3 +93,25 @@ def test_next_check_grows_with_the_gap_and_is_bounded():
     assert S.next_check(4, diag(1.5, 5000)) == 8                    # at most twice as many rounds
     assert S.next_check(10, diag(1.009, 200)) == 20                 # ESS half the bar: twice the draws
     assert S.next_check(10, diag(1.012, 5000)) == 12
+
+
+def test_check_stops_at_the_first_failing_parameter_and_shares_the_rest():
+    """A check in a given order stops at the first parameter that fails (the rest are not
+    computed); without an order, every parameter is computed, the same numbers whether
+    shared with a forked process or not, and equal to one parameter at a time."""
+    rng = np.random.default_rng(5)
+    good = [_draws(rng, "fast", n=400, m=16) for _ in range(6)]
+    bad = _draws(rng, "shifted", n=400, m=16)
+    chains = np.stack(good[:2] + [bad] + good[2:], axis=2)           # parameter 2 fails
+    diag, ok = S.check(chains, order=[0, 2, 1, 3, 4, 5, 6])
+    assert not ok and diag["rhat"][2] > 1.01
+    assert np.isfinite(diag["rhat"][[0, 2]]).all() and np.isnan(diag["rhat"][[1, 3, 4, 5, 6]]).all()
+    serial, ok_s = S.check(chains)
+    shared, ok_p = S.check(chains, parallel=True)
+    assert not ok_s and not ok_p
+    for k in ("rhat", "ess_bulk", "ess_tail"):
+        assert np.array_equal(serial[k], shared[k])
+        assert np.array_equal(serial[k], [S._one(chains[:, :, j])[["rhat", "ess_bulk", "ess_tail"].index(k)]
+                                          for j in range(7)])
+    fine, ok_f = S.check(np.stack(good, axis=2), order=[5, 4, 3, 2, 1, 0], parallel=True)
+    assert ok_f and np.isfinite(fine["rhat"]).all()
