@@ -99,6 +99,33 @@ def hist_quantile(lo: int, counts: np.ndarray, qs) -> np.ndarray:
     return np.where(gamma >= 0.5, b - diff * (1 - gamma), out)
 
 
+def int_quantiles(v: np.ndarray, qs) -> np.ndarray:
+    """``np.quantile(v, qs, axis=-1)`` of an integer array (..., paths), computed from the
+    counts of each row's values (:func:`hist_quantile`, exactly numpy's numbers) when the
+    values span fewer than a few times as many integers as there are paths, else by numpy;
+    the tables ask for thousands of quantiles of 10,000 integers each."""
+    v = np.asarray(v)
+    qs_arr = np.asarray(qs, dtype=float)
+    if v.dtype.kind not in "iub" or v.shape[-1] == 0:
+        return np.quantile(v, qs, axis=-1)
+    rows = v.reshape(-1, v.shape[-1])
+    flat_qs = qs_arr.reshape(-1)
+    out = np.empty((len(rows), len(flat_qs)))
+    for k, row in enumerate(rows):
+        lo, hi = int(row.min()), int(row.max())
+        if hi - lo > 4 * len(row) + 1000:
+            out[k] = np.quantile(row, flat_qs)
+        else:
+            out[k] = hist_quantile(lo, np.bincount((row - lo).astype(np.intp), minlength=hi - lo + 1), flat_qs)
+    out = out.reshape(v.shape[:-1] + qs_arr.shape)
+    return np.moveaxis(out, -1, 0) if qs_arr.ndim else out
+
+
+def int_median(v: np.ndarray) -> float:
+    """``np.median`` of a 1-d integer array, from its counts (see :func:`int_quantiles`)."""
+    return float(int_quantiles(v, 0.5))
+
+
 class Hist:
     """Counts of the integer values of one cell (per year row) over the paths seen so far."""
 
@@ -235,7 +262,7 @@ class Results:
         h = self.hists.get((policy, unit, name))
         if h is None:
             v = self.indicator(policy, unit, name)
-            return [float(v[y].mean()) for y in range(len(self.years))], np.quantile(v, qs, axis=1)
+            return [float(v[y].mean()) for y in range(len(self.years))], int_quantiles(v, qs)
         return ([h.mean(y) for y in range(len(self.years))],
                 np.stack([h.quantiles(y, qs) for y in range(len(self.years))], axis=1))
 
@@ -334,10 +361,10 @@ class Results:
                 v = self.indicator(pol, tg.unit, tg.indicator)[self.year_index(tg.year)]
                 met = v >= tg.value
                 p = float(np.mean(met))
+                q50, q10, q90 = (float(x) for x in int_quantiles(v, (0.5, 0.1, 0.9)))
                 rows.append(dict(base, p_met=p,
                                  mc_se=float(np.sqrt(max(p * (1 - p), 0.25 / self.n_paths) / self.n_paths)),
-                                 median=float(np.median(v)), p10=float(np.quantile(v, 0.1)),
-                                 p90=float(np.quantile(v, 0.9)),
+                                 median=q50, p10=q10, p90=q90,
                                  depends_on_prior_dominated=";".join(
                                      name for name, lo, hi in drivers if abs(met[hi].mean() - met[lo].mean()) > 0.10),
                                  **self._state_columns(tg)))
@@ -368,7 +395,7 @@ class Results:
         for s in self.sims:
             for f, name in enumerate(sc.structure.flows):
                 v = s.agg[..., sc.structure.K + f].astype(np.int64)
-                q = np.quantile(v, (0.1, 0.5, 0.9), axis=1)
+                q = int_quantiles(v, (0.1, 0.5, 0.9))
                 for y, year in enumerate(self.years):
                     if y == 0:
                         continue
@@ -432,15 +459,17 @@ class Results:
                 cost = self.total_cost(pol, tg.year)
                 extra_cost = cost - base_cost
                 mean_d = float(d.mean())
+                d50, d10, d90 = (float(x) for x in int_quantiles(d, (0.5, 0.1, 0.9)))
+                c10, c90 = (float(x) for x in np.quantile(cost, (0.1, 0.9)))
                 se = float(d.std(ddof=1) / np.sqrt(len(d)))  # a cost per extra firm only where the gain is real
                 rows.append(dict(unit=tg.unit, scenario=pol, indicator=tg.indicator, year=tg.year, target=tg.value,
                                  p_met=float(np.mean(v >= tg.value)),
-                                 extra_vs_baseline_p50=float(np.median(d)), extra_vs_baseline_p10=float(np.quantile(d, 0.1)),
-                                 extra_vs_baseline_p90=float(np.quantile(d, 0.9)), extra_vs_baseline_mean=mean_d,
+                                 extra_vs_baseline_p50=d50, extra_vs_baseline_p10=d10,
+                                 extra_vs_baseline_p90=d90, extra_vs_baseline_mean=mean_d,
                                  extra_mc_se=float(d.std(ddof=1) / np.sqrt(len(d))),
                                  cost_to_year_p50_10k_yuan=float(np.median(cost)),
-                                 cost_to_year_p10_10k_yuan=float(np.quantile(cost, 0.1)),
-                                 cost_to_year_p90_10k_yuan=float(np.quantile(cost, 0.9)),
+                                 cost_to_year_p10_10k_yuan=c10,
+                                 cost_to_year_p90_10k_yuan=c90,
                                  extra_cost_mean_10k_yuan=float(extra_cost.mean()),
                                  cost_per_extra_unit_10k_yuan=(float(extra_cost.mean() / mean_d)
                                                                if pol != BASE_POLICY and mean_d > max(0.5, 2 * se) else float("nan")),
@@ -480,7 +509,7 @@ class Results:
         rows = []
         for pol in self.policy_names():
             v = self.indicator(pol, tg.unit, tg.indicator)[yi]
-            med = float(np.median(v))
+            med = int_median(v)
             for name, kind, f in factors:
                 if kind == "lever":
                     lv = sc.levers[name]
@@ -489,8 +518,8 @@ class Results:
                 lo_q, hi_q = np.quantile(f, [0.1, 0.9])
                 if hi_q <= lo_q:
                     continue
-                lo = float(np.median(v[f <= lo_q]))
-                hi = float(np.median(v[f >= hi_q]))
+                lo = int_median(v[f <= lo_q])
+                hi = int_median(v[f >= hi_q])
                 rows.append(dict(scenario=pol, unit=tg.unit, indicator=tg.indicator, year=tg.year, target=tg.value,
                                  factor=name, kind=kind, factor_p10=float(lo_q), factor_p90=float(hi_q),
                                  outcome_at_p10=lo, outcome_at_p90=hi, outcome_median=med, swing=abs(hi - lo)))
@@ -505,7 +534,7 @@ class Results:
         for s in self.sims:
             for k, tier in enumerate(sc.structure.tiers):
                 st = s.agg[..., k].astype(np.int64)            # (Y + 1, P)
-                q = np.quantile(st, (0.1, 0.5, 0.9), axis=1)   # (3, Y + 1)
+                q = int_quantiles(st, (0.1, 0.5, 0.9))   # (3, Y + 1)
                 mean = st.mean(axis=1)
                 for y, year in enumerate(self.years):
                     rows.append(dict(unit=sc.unit, scenario=s.policy.name, tier=tier, year=year,
@@ -540,12 +569,13 @@ class Results:
         for s in [x for x in self.sims if x.policy.name != base]:
             pol = s.policy
             changed = [k for k, v in pol.settings if base_set.get(k) != v]
-            d = (self.indicator(pol.name, tg.unit, tg.indicator)[yi] - base_v).astype(float)
+            di = self.indicator(pol.name, tg.unit, tg.indicator)[yi] - base_v
+            d = di.astype(float)
             c = self.total_cost(pol.name, tg.year) - base_c
+            e50, e10, e90 = (float(x) for x in int_quantiles(di, (0.5, 0.1, 0.9)))
             row = dict(scenario=pol.name, levers=";".join(changed), single_lever=len(changed) == 1,
                        unit=tg.unit, indicator=tg.indicator, year=tg.year,
-                       extra_p50=float(np.median(d)), extra_p10=float(np.quantile(d, 0.1)),
-                       extra_p90=float(np.quantile(d, 0.9)), extra_mean=float(d.mean()),
+                       extra_p50=e50, extra_p10=e10, extra_p90=e90, extra_mean=float(d.mean()),
                        extra_cost_mean_10k_yuan=float(c.mean()), extra_cost_p50_10k_yuan=float(np.median(c)))
             row.update(_efficiency(d, c))
             u = _strength_position(sc, self.paths.strengths, changed)
