@@ -54,7 +54,7 @@ from .observations import superseded
 from .params import Param, ParamSpace
 from .scenario import Scenario
 from .starts import StartPlan, fit_rows, last_fit_year
-from .workers import cores
+from .workers import cores, run_shared
 
 LOG2PI = np.log(2 * np.pi)
 N_DRAWS = 4000
@@ -520,7 +520,7 @@ DEFAULT_ROUNDS = 80
 
 
 def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, thorough: bool = False,
-               notify=None, **kw):
+               notify=None, meanwhile=None, **kw):
     """Fit, or reuse the fit cached under ``sc.fit_cache`` for the same inputs.
 
     The key covers the inputs, not the sampler's budget: a fit stops when it has converged,
@@ -529,20 +529,29 @@ def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, th
     Returns (calibration, key, reused); key is None when a new fit could not be cached.
     The cache is a convenience: a damaged cache file is fitted again and an unwritable
     folder just means no cache; ``notify`` (a function of one line of text) is told either.
+
+    ``meanwhile``: a function of no arguments that this process runs while a forked one
+    reads the cached fit (the compiled filter's start-up, about a third of a second, is
+    then hidden behind it); it runs in any case, also when there is no cache to read.
     """
     say = notify or (lambda msg: None)
     key = fit_key(sc, seed=seed, **kw)
     path = Path(sc.fit_cache) / f"{key}.npz" if sc.fit_cache else None
     budget = (THOROUGH if thorough else {}).get("max_rounds", kw.get("max_rounds", DEFAULT_ROUNDS))
     if use_cache and path is not None and (path.exists() or path.is_symlink()):
-        try:
-            cal = load_fit(sc, path, seed=seed, **kw)
-        except Exception as exc:   # noqa: BLE001  (any unreadable cache: fit again)
-            say(f"the cached fit {key} is damaged ({_reason(exc)}); fitting again")
+        if meanwhile is None:
+            cal, why = _try_load(sc, path, seed, kw)
         else:
-            # a preliminary fit is reused only when it already had the budget a new one would get
-            if cal.converged or cal.diagnostics.get("max_rounds", 0) >= budget:
-                return cal, key, True
+            (cal, why), _ = run_shared([(_try_load, (sc, path, seed, kw), 2.0), (meanwhile, (), 1.0)],
+                                       cores() >= 2)
+            meanwhile = None
+        if cal is None:
+            say(f"the cached fit {key} is damaged ({why}); fitting again")
+        # a preliminary fit is reused only when it already had the budget a new one would get
+        elif cal.converged or cal.diagnostics.get("max_rounds", 0) >= budget:
+            return cal, key, True
+    if meanwhile is not None:
+        meanwhile()
     cal = fit(sc, seed=seed, **(THOROUGH if thorough else {}), **kw)
     if path is None:
         return cal, None, False
@@ -552,6 +561,14 @@ def cached_fit(sc: Scenario, seed: int | None = None, use_cache: bool = True, th
         say(f"the fit was not cached ({_reason(exc)}); the next run fits again")
         return cal, None, False
     return cal, key, False
+
+
+def _try_load(sc: Scenario, path: Path, seed, kw: dict):
+    """(the cached fit, None) or (None, why it could not be read)."""
+    try:
+        return load_fit(sc, path, seed=seed, **kw), None
+    except Exception as exc:   # noqa: BLE001  (any unreadable cache: fit again)
+        return None, _reason(exc)
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -219,14 +220,22 @@ def run_scenario(sc, out: str | Path, paths: int | None = None, seed: int | None
     ``sensitivity`` refit and project each assumption variant, and write a new run folder
     (``every``, ``svg``: see :func:`render`). Returns (the folder, whether the cached fit was
     reused)."""
-    with stage(tr("stage_fit", lang)):
-        cal, _, reused = cached_fit(sc, seed=seed, use_cache=not refit, notify=notify)
+    with stage(tr("stage_fit", lang)):   # the figures' machinery warms up while a cached fit is read
+        cal, _, reused = cached_fit(sc, seed=seed, use_cache=not refit, notify=notify,
+                                    meanwhile=functools.partial(_warm_figures, lang) if figures else None)
     with stage(tr("stage_project", lang)):
         res = project(sc, cal, n_paths=paths, seed=seed)
         if sensitivity:
             sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
             res = dataclasses.replace(res, sensitivity=sens)
     return write_run(res, out, lang=lang, figures=figures, every=every, svg=svg), reused
+
+
+def _warm_figures(lang: str) -> None:
+    """Import and warm up what every figure uses (matplotlib, the CJK font), once per run."""
+    from .figures import _warm_up, setup
+    setup(lang)
+    _warm_up(lang)
 
 
 def write_calibration(sc, folder_root: str | Path, lang: str = "zh", refit: bool = False, notify=None):

@@ -66,3 +66,36 @@ def test_small_keeps_the_values():
     assert P._small(np.array([1, 2])).dtype == np.uint16
     assert P._small(np.array([-1, 2])).dtype == np.int32
     assert P._small(np.array([0, 2 ** 40])).dtype == np.int64
+
+
+def test_a_cached_fit_read_beside_other_work_is_the_same_fit(workdir, monkeypatch):
+    """``cached_fit(meanwhile=...)`` reads the cache in a forked process while this one runs
+    ``meanwhile``: the same calibration as a read in this process; ``meanwhile`` runs once,
+    in this process, whether the cache is read, damaged (then a note and a new fit) or absent."""
+    import sim
+    from sim import calibrate as C
+    monkeypatch.setattr(C, "cores", lambda: 2)
+    sc = sim.load_scenario("scenarios/yuyao.toml")
+    small = dict(draws=300, chains=8, steps=50, max_rounds=1)
+    ran = []
+    here = os.getpid()
+
+    def meanwhile():
+        ran.append(os.getpid())
+
+    notes = []
+    first, key, reused = C.cached_fit(sc, meanwhile=meanwhile, notify=notes.append, **small)   # no cache yet: fit
+    assert not reused and ran == [here]
+    plain, _, r1 = C.cached_fit(sc, **small)
+    beside, _, r2 = C.cached_fit(sc, meanwhile=meanwhile, **small)
+    assert r1 and r2 and ran == [here, here]
+    for name in ("draws", "z_mean", "z_cov", "derived", "mode"):
+        assert np.array_equal(getattr(plain, name), getattr(beside, name)), name
+    assert plain.diagnostics == beside.diagnostics and plain.notes == beside.notes
+    path = os.path.join(sc.fit_cache, f"{key}.npz")
+    with open(path, "r+b") as fh:                                     # damage the cache
+        fh.seek(100)
+        fh.write(b"\0" * 200)
+    again, _, r3 = C.cached_fit(sc, meanwhile=meanwhile, notify=notes.append, **small)
+    assert not r3 and ran == [here] * 3 and any("damaged" in n for n in notes)
+    assert np.array_equal(again.draws, first.draws)
