@@ -28,6 +28,7 @@ from .progress import stage
 from .project import project
 from .sensitivity import sensitivity as run_sensitivity
 from .text import tr
+from .workers import cores, run_shared
 
 FLOAT = "%.4f"
 
@@ -278,16 +279,10 @@ def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True,
 def _write_all(res, d: Path, lang: str, figures: bool, every: bool = False, svg: bool = False) -> None:
     from .data import rows_to_frame
     sc = res.scenario
-    rows = {}
-    rows["projection.csv"] = _csv(res.projection_frame(), d / "projection.csv")
-    rows["targets.csv"] = _csv(res.targets_frame(), d / "targets.csv")
-    rows["flows.csv"] = _csv(res.flows_frame(), d / "flows.csv")
-    rows["costs.csv"] = _csv(res.costs_frame(), d / "costs.csv")
-    rows["scenarios.csv"] = _csv(res.scenarios_frame(), d / "scenarios.csv")
-    rows["calibration.csv"] = _csv(res.calibration.summary(), d / "calibration.csv")
-    rows["tornado.csv"] = _csv(res.tornado_frame(), d / "tornado.csv")
-    rows["tiers.csv"] = _csv(res.tiers_frame(), d / "tiers.csv")
-    rows["ranking.csv"] = _csv(res.ranking_frame(), d / "ranking.csv")
+    # the tables, shared with a forked process (each writes its own files; same bytes either way)
+    done = run_shared([(_table, (res, frame, d / name), cost) for name, frame, cost in TABLES],
+                      cores() >= 2)
+    rows = {name: n for (name, _, _), n in zip(TABLES, done)}
     used = rows_to_frame([r for r in sc.rows if r.unit in sc.report_units + sc.pool_with])
     rows["sources.csv"] = _csv(used, d / "sources.csv")
     cal = res.calibration
@@ -332,6 +327,20 @@ def _write_all(res, d: Path, lang: str, figures: bool, every: bool = False, svg:
         from .pack import write_xlsx
         from .rundata import load_run
         write_xlsx(load_run(d), lang)
+
+
+# each table of a run: its file, the Results method that makes it, its relative cost (measured)
+TABLES = (("projection.csv", "projection_frame", 3.0), ("targets.csv", "targets_frame", 3.0),
+          ("flows.csv", "flows_frame", 1.0), ("costs.csv", "costs_frame", 2.5),
+          ("scenarios.csv", "scenarios_frame", 4.0), ("calibration.csv", "calibration_summary", 0.5),
+          ("tornado.csv", "tornado_frame", 1.5), ("tiers.csv", "tiers_frame", 0.5),
+          ("ranking.csv", "ranking_frame", 0.5))
+
+
+def _table(res, frame: str, path: Path) -> int:
+    """Write one table of a run (see :data:`TABLES`); returns its number of rows."""
+    df = res.calibration.summary() if frame == "calibration_summary" else getattr(res, frame)()
+    return _csv(df, path)
 
 
 def labels(sc, cal) -> dict:
