@@ -365,21 +365,20 @@ def gess(log_post, x: np.ndarray, lp: np.ndarray, mu: np.ndarray, cov: np.ndarra
     out = np.empty((steps, C, d))
     done = np.zeros(C, dtype=np.int64)
     x, lp = x.copy(), lp.copy()
-
-    def log_ref(z, s):
-        y = (z - mu) @ Li.T
-        return -0.5 * np.sum(y * y, axis=1) / s - 0.5 * d * np.log(s)
-
+    # the chains in the reference's whitened coordinates u = L^-1 (x - mu): the reference's
+    # log density is then a sum of squares and the ellipse u cos + w sin needs no solve; its
+    # normalising term -d/2 log s is the same on both sides of the slice test and left out
+    u = (x - mu) @ Li.T
+    q = np.sum(u * u, axis=1)
     s = np.empty(C)
     level = np.empty(C)
-    v = np.empty((C, d))
+    w = np.empty((C, d))
     th, lo, hi = np.empty(C), np.empty(C), np.empty(C)
 
     def begin(a):
-        y = (x[a] - mu) @ Li.T
-        s[a] = 1.0 / rng.gamma((nu + d) / 2, 2.0 / (nu + np.sum(y * y, axis=1)))
-        level[a] = lp[a] - log_ref(x[a], s[a]) + np.log(rng.random(len(a)))
-        v[a] = (rng.standard_normal((len(a), d)) @ L.T) * np.sqrt(s[a])[:, None]
+        s[a] = 1.0 / rng.gamma((nu + d) / 2, 2.0 / (nu + q[a]))
+        level[a] = lp[a] + 0.5 * q[a] / s[a] + np.log(rng.random(len(a)))
+        w[a] = rng.standard_normal((len(a), d)) * np.sqrt(s[a])[:, None]
         th[a] = rng.uniform(0.0, 2 * np.pi, len(a))
         lo[a], hi[a] = th[a] - 2 * np.pi, th[a]
 
@@ -389,12 +388,14 @@ def gess(log_post, x: np.ndarray, lp: np.ndarray, mu: np.ndarray, cov: np.ndarra
         a = np.flatnonzero(done < steps)
         if not len(a):
             break
-        xp = mu + (x[a] - mu) * np.cos(th[a])[:, None] + v[a] * np.sin(th[a])[:, None]
+        up = u[a] * np.cos(th[a])[:, None] + w[a] * np.sin(th[a])[:, None]
+        xp = mu + up @ L.T
         lpp = log_post(xp)
         n_eval += len(a)
-        ok = lpp - log_ref(xp, s[a]) > level[a]
+        qp = np.sum(up * up, axis=1)
+        ok = lpp + 0.5 * qp / s[a] > level[a]
         g = a[ok]
-        x[g], lp[g] = xp[ok], lpp[ok]
+        x[g], lp[g], u[g], q[g] = xp[ok], lpp[ok], up[ok], qp[ok]
         out[done[g], g] = x[g]
         done[g] += 1
         b = a[~ok]
