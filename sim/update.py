@@ -148,8 +148,9 @@ def new_actuals(sc, prev: Path) -> list[dict]:
     return out
 
 
-def since_previous(res, prev: Path) -> dict | None:
-    """The headline target (baseline) in the previous run and in this one."""
+def since_previous(res, prev: Path, folder: Path | None = None) -> dict | None:
+    """The headline target (baseline) in the previous run and in this one (from this run's
+    targets.csv in ``folder`` when it is written: the same numbers to the 4 decimals kept)."""
     tg = res.headline_target()
     old = _read_csv(prev / "targets.csv")
     if tg is None or old.empty or not {"unit", "scenario", "indicator", "year", "target", "p_met"} <= set(old.columns):
@@ -158,7 +159,8 @@ def since_previous(res, prev: Path) -> dict | None:
               & (old.scenario == BASE_POLICY)]
     if old.empty:
         return None
-    new = res.targets_frame()
+    mine = None if folder is None else Path(folder) / "targets.csv"
+    new = _read_csv(mine) if mine is not None and mine.is_file() else res.targets_frame()
     new = new[(new.unit == tg.unit) & (new.indicator == tg.indicator) & (new.year == tg.year)
               & (new.scenario == BASE_POLICY)]
     a, b = old.iloc[0], new.iloc[0]
@@ -199,7 +201,7 @@ def manifest_extras(res, folder: Path, lang: str) -> dict:
               "since_previous": None}
     prev = previous_run(Path(folder).parent, Path(sc.path).name)
     if prev is not None:
-        extras.update(previous_run=prev.name, new_actuals=new_actuals(sc, prev), since_previous=since_previous(res, prev))
+        extras.update(previous_run=prev.name, new_actuals=new_actuals(sc, prev), since_previous=since_previous(res, prev, folder))
     return extras
 
 
