@@ -469,8 +469,9 @@ def compare(run_a, run_b, paths, fits, lang):
 @click.option("--lang", type=LANG, default="zh", show_default=True, help="Language.")
 @click.option("--goal", "goal_folder", default=None,
               help="A folder written by 'sim goal' whose answers go into the report's 'what it would take'.")
-@click.option("--all-figures", is_flag=True, help="Draw every figure, not only those the report shows.")
-@click.option("--svg", is_flag=True, help="Also write the fan charts as SVG (for slides).")
+@click.option("--all-figures", is_flag=True,
+              help="Draw every figure, not only those the report shows (kept if the run drew them).")
+@click.option("--svg", is_flag=True, help="Also write the fan charts as SVG (for slides; kept if the run did).")
 def report(run_folder, lang, goal_folder, all_figures, svg):
     """Re-render a finished run's figures, report_<lang>.html and report_<lang>.xlsx (no simulation)."""
     rerender(run_folder, lang, goal_folder, every=all_figures, svg=svg)

@@ -316,6 +316,7 @@ def _write_all(res, d: Path, lang: str, figures: bool, every: bool = False, svg:
         "targets_not_scored": [{"unit": r.unit, "indicator": r.indicator, "year": r.year, "value": r.value,
                                 "why": why} for r, why in sc.skipped_targets],
         "tables": rows,   # rows of each table: 'sim report' tells a truncated table from a whole one
+        "figures": {"every": bool(every), "svg": bool(svg)} if figures else None,   # 'sim report' draws the same set
     }
     from .update import manifest_extras
     manifest.update(manifest_extras(res, d, lang))   # observations, previous run, new actuals; inputs.json
@@ -429,7 +430,7 @@ def render(folder: Path, lang: str, every: bool = False, svg: bool = False) -> l
 def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = None, every: bool = False,
              svg: bool = False) -> Path:
     """Re-render a finished run's figures and reports (no simulation; ``every``, ``svg``: see
-    :func:`render`).
+    :func:`render`; a run drawn with either keeps it).
 
     The folder is checked first (:func:`sim.rundata.load_run`); the new files are drawn in a
     hidden folder inside it and then moved into place, so an interrupted or failed
@@ -438,7 +439,9 @@ def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = Non
     from .rundata import load_run, read_table
     shown = str(folder)
     folder = Path(os.path.realpath(folder))
-    load_run(folder, shown)   # validates the folder before anything is touched
+    drawn = load_run(folder, shown).manifest.get("figures")   # validates the folder before anything is touched
+    if isinstance(drawn, dict):   # the figure set the run drew (every figure, SVGs) unless more is asked for
+        every, svg = every or drawn.get("every") is True, svg or drawn.get("svg") is True
     goal_files = []
     if goal_folder is not None:
         g_shown = str(goal_folder)

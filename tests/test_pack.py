@@ -454,3 +454,27 @@ def test_sensitivity_variants_and_parameters_have_words():
     assert param_label("yuyao.offset.renew", rates, units, "zh") == "余姚市：高企到期重新认定率偏移"
     assert param_label("yuyao.hte", rates, units, "zh", st.start_words) == "余姚市：起始有效高企数"
     assert not ascii_words(param_label("noise_scale", rates, units, "zh"))
+
+
+def test_a_plain_report_redraws_the_figure_set_the_run_drew(tmp_path):
+    """``sim report`` on a run drawn with --all-figures --svg draws the same files again (not
+    only the default set); on a default run it draws the default set, and --all-figures adds."""
+    r = CliRunner().invoke(main, ["run", str(ROOT / "scenarios/yuyao.toml"), "--paths", "300", "--out",
+                                  str(tmp_path / "all"), "--all-figures", "--svg", "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    figs = tmp_path / "all" / "yuyao" / "run-001" / "figures" / "en"
+    before = sorted(p.name for p in figs.iterdir())
+    assert any(n.endswith(".svg") for n in before)
+    r = CliRunner().invoke(main, ["report", str(figs.parents[1]), "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in figs.iterdir()) == before
+    r = CliRunner().invoke(main, ["run", str(ROOT / "scenarios/yuyao.toml"), "--paths", "300", "--out",
+                                  str(tmp_path / "plain"), "--lang", "en"])
+    assert r.exit_code == 0, r.output
+    plain = tmp_path / "plain" / "yuyao" / "run-001" / "figures" / "en"
+    default = sorted(p.name for p in plain.iterdir())
+    assert len(default) < len(before) and not any(n.endswith(".svg") for n in default)
+    CliRunner().invoke(main, ["report", str(plain.parents[1]), "--lang", "en"])
+    assert sorted(p.name for p in plain.iterdir()) == default
+    CliRunner().invoke(main, ["report", str(plain.parents[1]), "--lang", "en", "--all-figures"])
+    assert len(list(plain.iterdir())) > len(default)
