@@ -147,8 +147,8 @@ class Model:
 
     def __init__(self, sc: Scenario, rows=None, until: int | None = None, prior_scale: float = 1.0,
                  withheld: tuple[str, ...] = ()):
-        from .kalman import filter_batch, structure_arrays, system   # numba: when a fit needs it, not every run
-        self._filter, self._system = filter_batch, system
+        from .kalman import filter_batch, log_post_batch, structure_arrays, system   # numba: only when fitting
+        self._filter, self._system, self._fused = filter_batch, system, log_post_batch
         self.sc = sc
         st = sc.structure
         self.full_c = sc.compiled
@@ -218,6 +218,38 @@ class Model:
         self._yn_move = np.where(used, var[np.where(used, q_idx, 0)], 0.0)
         names = st.prob_params + st.rate_params
         self._yn_in = np.array([var[names.index(j.param)] for j in st.inflows])
+        self._packed = self._pack()
+
+    def _pack(self) -> tuple:
+        """Everything :func:`sim.kalman.log_post_batch` needs besides theta, as a few arrays
+        worked out once: per fit unit its offsets, start plan, share columns and figures,
+        concatenated, with each unit's rows in ``units``; then the structure's arrays."""
+        from .kalman import start_plan_arrays
+        prior, kinds = self.space.arrays()
+        units, offsets, steps, bases, outs, cols, obs = [], [], [], [], [], [], []
+        ends = np.zeros(4, dtype=np.int64)    # rows so far of offsets, steps, share columns, figures
+        for u in self.units:
+            st, base, out, col = self._plans[u].arrays()
+            off = np.array(self.offsets.get(u, []), dtype=np.int64).reshape(-1, 2)
+            fig = self._obs_arrays(u, self.c.keep)[:7]
+            lo, hi = ends.copy(), ends + (len(off), len(st), len(col), len(fig[0]))
+            units.append((self.T[u] - self.specs[u].year + 1, lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], lo[3], hi[3]))
+            ends = hi
+            offsets.append(off)
+            steps.append(st)
+            bases.append(base)
+            outs.append(out)
+            cols.append(col)
+            obs.append(fig)
+        figures = [np.concatenate([f[k] for f in obs]) for k in range(7)]
+        n = len(self.c.keep)
+        figures[1] = np.ascontiguousarray(figures[1].reshape(-1, n), dtype=float)
+        start_ops, start_w = start_plan_arrays(self.c)
+        return (prior, kinds, self.n_rates, self.noise_index, np.array(units, dtype=np.int64),
+                np.concatenate(offsets).astype(np.int64), np.concatenate(steps).astype(np.int64),
+                np.concatenate(bases).astype(float), np.stack(outs).astype(np.int64),
+                np.concatenate(cols).astype(np.int64), start_ops, start_w, *figures,
+                *self._sys, self._yn_move, self._yn_in)
 
     # ---- pieces of a unit's model ---------------------------------------------------------
     def start_vector(self, nat: np.ndarray, unit: str) -> np.ndarray:
@@ -284,6 +316,19 @@ class Model:
         return ll, m, P
 
     def log_lik(self, theta: np.ndarray) -> np.ndarray:
+        """Log-likelihood of (B, n) parameter vectors -> (B,), all fit units in one compiled call."""
+        theta = np.ascontiguousarray(np.atleast_2d(theta), dtype=float)
+        return self._fused(theta, False, *self._packed)
+
+    def log_post(self, theta: np.ndarray) -> np.ndarray:
+        """Log posterior (up to a constant) of (B, n) parameter vectors -> (B,); -1e300 where
+        it is not finite. One compiled call (:func:`sim.kalman.log_post_batch`)."""
+        theta = np.ascontiguousarray(np.atleast_2d(theta), dtype=float)
+        return self._fused(theta, True, *self._packed)
+
+    def _log_lik_reference(self, theta: np.ndarray) -> np.ndarray:
+        """:meth:`log_lik` unit by unit through :meth:`unit_filter` (the reference the fused
+        call is tested against)."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         nat = self.space.natural(theta)
         ll = np.zeros(theta.shape[0])
@@ -291,10 +336,10 @@ class Model:
             ll = ll + self.unit_filter(theta, u, nat=nat)[0]
         return ll
 
-    def log_post(self, theta: np.ndarray) -> np.ndarray:
-        """Log posterior (up to a constant) of (B, n) parameter vectors -> (B,)."""
+    def _log_post_reference(self, theta: np.ndarray) -> np.ndarray:
+        """:meth:`log_post` through :meth:`_log_lik_reference` and ``ParamSpace.log_prior``."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
-        lp = np.asarray(self.space.log_prior(theta), dtype=float) + self.log_lik(theta)
+        lp = np.asarray(self.space.log_prior(theta), dtype=float) + self._log_lik_reference(theta)
         return np.where(np.isfinite(lp), lp, -1e300)
 
     def likelihood_free(self, rng: np.random.Generator | None = None) -> list[int]:
