@@ -16,6 +16,10 @@ numba compiles this once per machine (cached beside the module); a parameter bat
 few points then costs tens of microseconds instead of the milliseconds that a numpy
 loop's per-operation overhead costs, which is what lets the sampler take the thousands of
 sequential steps convergence needs.
+
+:func:`log_post_batch` is what a fit calls: the whole log posterior of a batch, every fit
+unit, in one call. Its small helpers are inlined (``inline="always"``): each separately
+compiled function costs a fixed few tenths of a second on the first run.
 """
 
 from __future__ import annotations
@@ -64,8 +68,12 @@ def _system_one(rates, q_idx, n_moves, D, origin_tier, inflow_param, V, size_row
     and r_in (I,) (overwritten): the fused posterior reuses its buffers point after point."""
     O, n, M = D.shape
     I, K = size_rows.shape
-    G[:] = 0.0
-    pis[:] = 0.0
+    for i in range(n):
+        for j in range(n):
+            G[i, j] = 0.0
+    for o in range(O):
+        for c in range(M):
+            pis[o, c] = 0.0
     for o in range(O):
         surv = 1.0
         nm = n_moves[o]
@@ -145,7 +153,7 @@ def filter_batch(x0, G, pis, D, origin_tier, r_in, V, size_rows, noise2, shares,
     return ll, m_out, P_out, pred
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sparsity(D, V):
     """The rows each origin's moves touch and each inflow's (the change vectors are sparse:
     a move lands in one tier and counts in one flow), so Q costs |rows|^2, not n^2."""
@@ -155,7 +163,7 @@ def _sparsity(D, V):
     return o_rows, o_nr, v_rows, v_nr
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _workspace(n, K):
     """The filter's buffers: m, m2, P, GP, Q, Dp, h, Ph and G's non-zero entries g_i, g_c."""
     return (np.zeros(n), np.zeros(n), np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n)), np.zeros(n),
@@ -365,7 +373,7 @@ def start_plan_arrays(c):
     return np.array(ops, dtype=np.int64).reshape(len(ops), 3), np.array(w, dtype=float)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _natural(kind, u, lo, hi):
     """One parameter on its natural scale (kind 0 log, 1 logit, 2 bounded, 3 shift), as
     :meth:`sim.params.ParamSpace.natural`."""
@@ -377,7 +385,7 @@ def _natural(kind, u, lo, hi):
     return e if kind == 1 else lo + (hi - lo) * e
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _unit_rates(theta, kinds, prior, n_rates, offsets, rates):
     """A unit's natural rates (n_rates,) into ``rates``: the shared rates plus the unit's
     offsets (rate, theta column) on the link scale, as ``Model.unit_rates``."""
@@ -389,7 +397,7 @@ def _unit_rates(theta, kinds, prior, n_rates, offsets, rates):
         rates[i] = _natural(kinds[i], rates[i], prior[i, 2], prior[i, 3])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _start_vector(nat, steps, step_base, outs, logs, vec):
     """A unit's start vector into ``vec`` as ``StartPlan.vector``: steps (S, 5) rows (slot,
     kind, base slot, column, z column) with step_base (S, 2) rows (regional log base, sd);
@@ -406,7 +414,7 @@ def _start_vector(nat, steps, step_base, outs, logs, vec):
         vec[k] = math.exp(logs[outs[k, 0]]) if outs[k, 0] >= 0 else nat[outs[k, 1]]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _shares(nat, share_cols, shares):
     """The sub-units' shares into ``shares`` as ``StartPlan.shares`` (1 without sub-units);
     returns how many."""
@@ -422,10 +430,11 @@ def _shares(nat, share_cols, shares):
     return S
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _start_states(vec, ops, w, x0):
     """Start tiers x0 (K,) from a start vector, as ``Compiled.start_states``."""
-    x0[:] = 0.0
+    for i in range(x0.shape[0]):
+        x0[i] = 0.0
     v = rest = 0.0
     for z in range(ops.shape[0]):
         kind, a, c = ops[z, 0], ops[z, 1], ops[z, 2]
@@ -440,13 +449,20 @@ def _start_states(vec, ops, w, x0):
 
 
 @njit(cache=True)
-def log_post_batch(theta, with_prior, prior, kinds, n_rates, noise_col, units, offsets, steps, step_base, outs,
-                   share_cols, start_ops, start_w, obs_year, obs_h, obs_val, obs_r, obs_scaled, obs_ge, obs_part,
+def log_post_batch(theta, with_prior, want_state, x0_in, rates_in, shares_in, noise2_in,
+                   prior, kinds, n_rates, noise_col, units, offsets, steps, step_base, outs, share_cols, start_ops,
+                   start_w, obs_year, obs_h, obs_val, obs_r, obs_scaled, obs_ge, obs_part,
                    q_idx, n_moves, D, origin_tier, inflow_param, V, size_rows, tier_pos, yn_move, yn_in):
     """The log posterior (B,) of a batch theta (B, n) over all fit units in one call, as
     ``Model.log_post`` (non-finite -> -1e300), or the log-likelihood as ``Model.log_lik``
     unless ``with_prior``. One call instead of a dozen numpy steps and two dispatches per
-    unit: the sampler makes ~10^4 such calls per fit, where that overhead was most of the time.
+    unit: the sampler makes ~10^4 such calls per fit. With ``want_state`` (one unit, as
+    ``Model.unit_filter``) also the filtered mean (B, n) and covariance (B, n, n) at the last
+    year and each figure's one-step-ahead mean and variance (B, N, 2), as :func:`filter_batch`
+    (whose work this shares, so that a fit compiles the filter once). x0_in (B, K), rates_in
+    (B, n_rates), shares_in (B, S) and noise2_in (B,), unless they have no rows: one unit's
+    start tiers, rates, shares and squared noise scale given (``Model.unit_filter`` works
+    them out in numpy, so that its states keep the bits they have always had).
 
     prior (n, 4): each parameter's prior mean, sd and bounds (lo, hi); kinds (n,) its
     transform (see :func:`_natural`); the first n_rates are the rates, noise_col the noise
@@ -465,7 +481,12 @@ def log_post_batch(theta, with_prior, prior, kinds, n_rates, noise_col, units, o
     G, pis, r_in = np.zeros((ns, ns)), np.zeros((D.shape[0], D.shape[2])), np.zeros(I)
     nat, rates = np.zeros(n), np.zeros(n_rates)
     logs, vec, x0 = np.zeros(outs.shape[1]), np.zeros(outs.shape[1]), np.zeros(K)
-    shares, pred = np.zeros(max(share_cols.shape[0], 1)), np.zeros((N, 2))
+    given = rates_in.shape[0]
+    shares = np.zeros(max(share_cols.shape[0], shares_in.shape[1], 1))
+    pred = np.zeros((B if want_state else 1, N, 2))
+    m_out = np.zeros((B, ns)) if want_state else np.zeros((1, 1))
+    P_out = np.zeros((B, ns, ns)) if want_state else np.zeros((1, 1, 1))
+    m, P = work[0], work[2]
     log_sd = 0.0
     for i in range(n):
         log_sd += math.log(prior[i, 1])
@@ -476,21 +497,36 @@ def log_post_batch(theta, with_prior, prior, kinds, n_rates, noise_col, units, o
             nat[i] = _natural(kinds[i], theta[b, i], prior[i, 2], prior[i, 3])
             z = (theta[b, i] - prior[i, 0]) / prior[i, 1]
             acc += z * z
-        noise2 = nat[noise_col] * nat[noise_col]
+        noise2 = nat[noise_col] * nat[noise_col] if given == 0 else noise2_in[b]
         ll = 0.0
         for u in range(units.shape[0]):
             n_years, o0, o1, s0, s1, c0, c1, k0, k1 = units[u]
-            _unit_rates(theta[b], kinds, prior, n_rates, offsets[o0:o1], rates)
-            _start_vector(nat, steps[s0:s1], step_base[s0:s1], outs[u], logs, vec)
-            S = _shares(nat, share_cols[c0:c1], shares)
-            _start_states(vec, start_ops, start_w, x0)
+            if given:
+                S = shares_in.shape[1]
+                for i in range(n_rates):
+                    rates[i] = rates_in[b, i]
+                for i in range(K):
+                    x0[i] = x0_in[b, i]
+                for i in range(S):
+                    shares[i] = shares_in[b, i]
+            else:
+                _unit_rates(theta[b], kinds, prior, n_rates, offsets[o0:o1], rates)
+                _start_vector(nat, steps[s0:s1], step_base[s0:s1], outs[u], logs, vec)
+                S = _shares(nat, share_cols[c0:c1], shares)
+                _start_states(vec, start_ops, start_w, x0)
             _system_one(rates, q_idx, n_moves, D, origin_tier, inflow_param, V, size_rows, tier_pos, G, pis, r_in)
             ll += _filter_one(x0, G, pis, r_in, noise2, shares[:S], n_years, obs_year[k0:k1], obs_h[k0:k1],
                               obs_val[k0:k1], obs_r[k0:k1], obs_scaled[k0:k1], obs_ge[k0:k1], obs_part[k0:k1],
-                              h_nz[k0:k1], h_nn[k0:k1], structure, sparse, work, pred[k0:k1])
+                              h_nz[k0:k1], h_nn[k0:k1], structure, sparse, work,
+                              pred[b if want_state else 0, k0:k1])
+        if want_state:
+            for i in range(ns):
+                m_out[b, i] = m[i]
+                for j in range(ns):
+                    P_out[b, i, j] = 0.5 * (P[i, j] + P[j, i])
         if not with_prior:
             out[b] = ll
             continue
         lp = -0.5 * acc - log_sd - 0.5 * n * LOG2PI + ll
         out[b] = lp if math.isfinite(lp) else -1e300
-    return out
+    return out, m_out, P_out, pred

@@ -1,7 +1,9 @@
 """The fused log posterior (one compiled call over the batch and every fit unit,
 sim.kalman.log_post_batch) against the unit-by-unit Python path it replaces
 (Model._log_post_reference: ParamSpace.natural, StartPlan, Compiled.start_states,
-kalman.system and kalman.filter_batch per unit, ParamSpace.log_prior).
+kalman.system and kalman.filter_batch per unit, ParamSpace.log_prior), and unit_filter (the
+same call for one unit, with states and predictions) against Model._unit_filter_reference
+(bit for bit: its start tiers, rates and shares still come from numpy).
 
 The two differ only in the last bits (numpy's exp and its pairwise sums against the
 compiled ones): 1e-9 relative is asked wherever the log posterior is a number a sampler can
@@ -144,3 +146,29 @@ def test_start_plan_arrays_explicit_base():
     for b in range(len(nat)):
         _start_vector(nat[b], steps, base, outs, logs, vec)
         np.testing.assert_allclose(vec, want[b], rtol=1e-13)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: Path(p).stem)
+def test_fused_unit_filter_equals_reference(path):
+    """unit_filter (the fit's starting states, the posterior predictive of every figure) runs
+    the fused call for one unit with its start tiers, rates and shares worked out in numpy:
+    the same bits as the step-by-step reference, states, covariances and predictions."""
+    model = Model(load_scenario(path))
+    sp = model.space
+    spread = np.r_[[0.3] * 10 + [2.0] * 10][:, None]
+    theta = sp.mean + spread * sp.sd * np.random.default_rng(13).standard_normal((20, len(sp)))
+    for u in model.units:
+        for full in (False, True):
+            rec, rec_ref = [], []
+            ll, m, P = model.unit_filter(theta, u, full=full, record=rec)
+            ll_ref, m_ref, P_ref = model._unit_filter_reference(theta, u, full=full, record=rec_ref)
+            assert m.shape == (len(theta), len(model.full_c.keep if full else model.c.keep))
+            for got, want in [(ll, ll_ref), (m, m_ref), (P, P_ref)]:
+                np.testing.assert_array_equal(got, want)
+            assert len(rec) == len(rec_ref) == sum(len(v) for v in model.obs[u].values())
+            for r, r_ref in zip(rec, rec_ref):
+                assert r[:4] + r[6:] == r_ref[:4] + r_ref[6:]
+                np.testing.assert_array_equal(r[4], r_ref[4])
+                np.testing.assert_array_equal(r[5], r_ref[5])
+            if not full:   # the likelihood alone, without states: the same bits
+                np.testing.assert_array_equal(model.unit_filter(theta, u)[0], ll)
