@@ -148,8 +148,8 @@ class Model:
 
     def __init__(self, sc: Scenario, rows=None, until: int | None = None, prior_scale: float = 1.0,
                  withheld: tuple[str, ...] = ()):
-        from .kalman import filter_batch, structure_arrays, system   # numba: when a fit needs it, not every run
-        self._filter, self._system = filter_batch, system
+        from .kalman import filter_batch, log_post_batch, structure_arrays, system   # numba: only when fitting
+        self._filter, self._system, self._fused = filter_batch, system, log_post_batch
         self.sc = sc
         st = sc.structure
         self.full_c = sc.compiled
@@ -219,6 +219,42 @@ class Model:
         self._yn_move = np.where(used, var[np.where(used, q_idx, 0)], 0.0)
         names = st.prob_params + st.rate_params
         self._yn_in = np.array([var[names.index(j.param)] for j in st.inflows])
+        self._packed = self._pack(self.units)
+        self._unit_packs = {}
+        # no start tiers, rates, shares or noise given: log_post_batch works them out
+        self._none_given = (np.zeros((0, st.K)), np.zeros((0, self.n_rates)), np.zeros((0, 1)), np.zeros(0))
+
+    def _pack(self, fit_units: tuple[str, ...], full: bool = False) -> tuple:
+        """Everything :func:`sim.kalman.log_post_batch` needs besides theta, as a few arrays
+        worked out once: per fit unit its offsets, start plan, share columns and figures,
+        concatenated, with each unit's rows in ``units``; then the structure's arrays (over
+        the observed flows, or all of them if ``full``)."""
+        from .kalman import start_plan_arrays
+        c = self.full_c if full else self.c
+        prior, kinds = self.space.arrays()
+        units, offsets, steps, bases, outs, cols, obs = [], [], [], [], [], [], []
+        ends = np.zeros(4, dtype=np.int64)    # rows so far of offsets, steps, share columns, figures
+        for u in fit_units:
+            st, base, out, col = self._plans[u].arrays()
+            off = np.array(self.offsets.get(u, []), dtype=np.int64).reshape(-1, 2)
+            fig = self._obs_arrays(u, c.keep)[:7]
+            lo, hi = ends.copy(), ends + (len(off), len(st), len(col), len(fig[0]))
+            units.append((self.T[u] - self.specs[u].year + 1, lo[0], hi[0], lo[1], hi[1], lo[2], hi[2], lo[3], hi[3]))
+            ends = hi
+            offsets.append(off)
+            steps.append(st)
+            bases.append(base)
+            outs.append(out)
+            cols.append(col)
+            obs.append(fig)
+        figures = [np.concatenate([f[k] for f in obs]) for k in range(7)]
+        figures[1] = np.ascontiguousarray(figures[1].reshape(-1, len(c.keep)), dtype=float)
+        start_ops, start_w = start_plan_arrays(c)
+        return (prior, kinds, self.n_rates, self.noise_index, np.array(units, dtype=np.int64),
+                np.concatenate(offsets).astype(np.int64), np.concatenate(steps).astype(np.int64),
+                np.concatenate(bases).astype(float), np.stack(outs).astype(np.int64),
+                np.concatenate(cols).astype(np.int64), start_ops, start_w, *figures,
+                *(self._sys_full if full else self._sys), self._yn_move, self._yn_in)
 
     # ---- pieces of a unit's model ---------------------------------------------------------
     def start_vector(self, nat: np.ndarray, unit: str) -> np.ndarray:
@@ -253,15 +289,38 @@ class Model:
                 items)
         return self._obs_cache[key]
 
-    def unit_filter(self, theta: np.ndarray, unit: str, full: bool = False, record: list | None = None,
-                    nat: np.ndarray | None = None):
+    def unit_filter(self, theta: np.ndarray, unit: str, full: bool = False, record: list | None = None):
         """Log-likelihood of a unit's figures and the filtered (mean, cov) at its year T.
 
         ``theta`` is (n,) or a batch (B, n); returns arrays with a leading batch axis. The
         state holds the tiers and the observed flows only, unless ``full`` (all flows).
         ``record``: a list that receives (unit, indicator, year, published, predicted mean,
         predicted variance, bound) per figure, the prediction made before seeing it.
+        The mean and covariance are only computed with ``full`` or ``record``.
         """
+        theta = np.ascontiguousarray(np.atleast_2d(theta), dtype=float)
+        if (unit, full) not in self._unit_packs:
+            self._unit_packs[unit, full] = self._pack((unit,), full)
+        # the start tiers, rates and shares in numpy as ever (the states the projection starts
+        # from keep their bits), the filter in the call the sampler compiled anyway
+        nat = self.space.natural(theta)
+        x0 = np.ascontiguousarray(self.c.start_states(self.start_vector(nat, unit)))
+        rates = np.ascontiguousarray(self.unit_rates(theta, nat, unit))
+        shares = self.shares(nat, unit)
+        shares = np.ones((len(theta), 1)) if shares is None else np.ascontiguousarray(shares)
+        noise2 = nat[:, self.noise_index] ** 2
+        ll, m, P, pred = self._fused(theta, False, full or record is not None, x0, rates, shares, noise2,
+                                     *self._unit_packs[unit, full])
+        if record is not None:   # one-step-ahead prediction of each published value
+            items = self._obs_arrays(unit, (self.full_c if full else self.c).keep)[7]
+            for k, ob in enumerate(items):
+                record.append((ob.label or unit, ob.name, ob.year, ob.value, pred[:, k, 0], pred[:, k, 1], ob.bound))
+        return ll, m, P
+
+    def _unit_filter_reference(self, theta: np.ndarray, unit: str, full: bool = False, record: list | None = None,
+                               nat: np.ndarray | None = None):
+        """:meth:`unit_filter` step by step in numpy and two compiled calls (system,
+        filter_batch): the reference the fused call is tested against."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         c = self.full_c if full else self.c
         nat = self.space.natural(theta) if nat is None else nat
@@ -285,17 +344,30 @@ class Model:
         return ll, m, P
 
     def log_lik(self, theta: np.ndarray) -> np.ndarray:
+        """Log-likelihood of (B, n) parameter vectors -> (B,), all fit units in one compiled call."""
+        theta = np.ascontiguousarray(np.atleast_2d(theta), dtype=float)
+        return self._fused(theta, False, False, *self._none_given, *self._packed)[0]
+
+    def log_post(self, theta: np.ndarray) -> np.ndarray:
+        """Log posterior (up to a constant) of (B, n) parameter vectors -> (B,); -1e300 where
+        it is not finite. One compiled call (:func:`sim.kalman.log_post_batch`)."""
+        theta = np.ascontiguousarray(np.atleast_2d(theta), dtype=float)
+        return self._fused(theta, True, False, *self._none_given, *self._packed)[0]
+
+    def _log_lik_reference(self, theta: np.ndarray) -> np.ndarray:
+        """:meth:`log_lik` unit by unit through :meth:`_unit_filter_reference` (the reference
+        the fused call is tested against)."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         nat = self.space.natural(theta)
         ll = np.zeros(theta.shape[0])
         for u in self.units:
-            ll = ll + self.unit_filter(theta, u, nat=nat)[0]
+            ll = ll + self._unit_filter_reference(theta, u, nat=nat)[0]
         return ll
 
-    def log_post(self, theta: np.ndarray) -> np.ndarray:
-        """Log posterior (up to a constant) of (B, n) parameter vectors -> (B,)."""
+    def _log_post_reference(self, theta: np.ndarray) -> np.ndarray:
+        """:meth:`log_post` through :meth:`_log_lik_reference` and ``ParamSpace.log_prior``."""
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
-        lp = np.asarray(self.space.log_prior(theta), dtype=float) + self.log_lik(theta)
+        lp = np.asarray(self.space.log_prior(theta), dtype=float) + self._log_lik_reference(theta)
         return np.where(np.isfinite(lp), lp, -1e300)
 
     def likelihood_free(self, rng: np.random.Generator | None = None) -> list[int]:

@@ -97,6 +97,13 @@ class ParamSpace:
                 out[..., cols] = u[..., cols]
         return out
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """For the compiled posterior (:func:`sim.kalman.log_post_batch`): the priors (n, 4)
+        (mean, sd, lo, hi) and each transform's code (n,): 0 log, 1 logit, 2 bounded, 3 shift."""
+        codes = {"logit": 1, "bounded": 2, "shift": 3}
+        kinds = np.array([codes.get(p.kind, 0) for p in self.params], dtype=np.int64)
+        return np.stack([self.mean, self.sd, self._lo, self._hi], axis=1).reshape(len(self), 4), kinds
+
     def log_prior(self, u: np.ndarray) -> np.ndarray:
         z = (np.asarray(u) - self.mean) / self.sd
         return -0.5 * np.sum(z * z, axis=-1) - np.sum(np.log(self.sd)) - 0.5 * len(self) * np.log(2 * np.pi)

@@ -158,6 +158,28 @@ class StartPlan:
             out[:, k] = np.exp(logs[name]) if name is not None else nat[:, col]
         return out
 
+    def arrays(self):
+        """The plan as arrays for the compiled posterior (:func:`sim.kalman.log_post_batch`):
+        steps (S, 5) int rows (slot, kind, base slot, column, z column), kind 0 an explicit
+        level, 1 relative to the regional base, 2 to the level in the base slot; step_base
+        (S, 2) rows (regional log base, between-district sd); outs (L, 2) int rows (slot of
+        the level or -1, column of an explicit share); share columns (parts,) int."""
+        slot = {st[0]: i for i, st in enumerate(self.steps)}
+        steps = np.zeros((len(self.steps), 5), dtype=np.int64)
+        base = np.zeros((len(self.steps), 2))
+        for i, st in enumerate(self.steps):
+            if len(st) == 2:
+                steps[i] = (i, 0, 0, st[1], 0)
+            else:
+                name, b, ratio, sd, zc = st
+                regional = isinstance(b, float)
+                steps[i] = (i, 1 if regional else 2, 0 if regional else slot[b], ratio, zc)
+                base[i] = (b if regional else 0.0, sd)
+        outs = np.array([(-1 if name is None else slot[name], 0 if col < 0 else col) for _, name, col in self.out],
+                        dtype=np.int64).reshape(len(self.out), 2)
+        cols = np.zeros(0, dtype=np.int64) if self.share_cols is None else self.share_cols.astype(np.int64)
+        return steps, base, outs, cols
+
     def shares(self, nat: np.ndarray) -> np.ndarray | None:
         """(B, parts) shares of the sub-units from their log-gamma split parameters."""
         if self.share_cols is None:
