@@ -248,6 +248,38 @@ def test_xlsx_is_for_planners(pack):
     assert sheet["目标（家）"].to_numpy() == pytest.approx(tg.target.to_numpy())
 
 
+def test_workbook_cells_keep_their_kind_and_format(tmp_path):
+    """Each kind of value a table can hold, as the workbook writer stores it: text (even a
+    formula-like one) as text, numbers with the column's format, an infinite number as text,
+    None empty; the same values give the same bytes."""
+    import io
+
+    import openpyxl
+    import xlsxwriter
+
+    from sim.pack import _cell, _write_column
+
+    values = [_cell(v) for v in ["=1+2", "@SUM(A1)", "慈溪\x01市", 0.25, 3, True, float("nan"), None, float("inf")]]
+
+    def book() -> bytes:
+        buf = io.BytesIO()
+        wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+        wb.set_properties({"created": __import__("datetime").datetime(2000, 1, 1)})
+        ws = wb.add_worksheet("s")
+        _write_column(ws, 0, values, wb.add_format({"num_format": "0.0%"}))
+        wb.close()
+        return buf.getvalue()
+
+    data = book()
+    assert data == book()
+    ws = openpyxl.load_workbook(io.BytesIO(data))["s"]
+    cells = [ws.cell(row=i, column=1) for i in range(2, 2 + len(values))]
+    assert [c.value for c in cells] == ["=1+2", "@SUM(A1)", "慈溪 市", 0.25, 3, "True", None, None, "inf"]
+    assert [c.data_type for c in cells[:5]] == ["s", "s", "s", "n", "n"]
+    assert cells[3].number_format == cells[4].number_format == "0.0%"
+    assert cells[8].data_type == "s"
+
+
 def _tamper(folder, dest):
     """A copy of a run folder whose labels, passages and manifest values are hostile."""
     shutil.copytree(folder, dest)
