@@ -16,6 +16,8 @@ import contextlib
 import gc
 import multiprocessing as mp
 import os
+import queue
+import threading
 
 from .progress import counter
 
@@ -62,18 +64,22 @@ def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
     recv, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=([(k, jobs[k]) for k in _longest_first(jobs, who, 1)], send), daemon=True)
     waiting = sum(who)
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    listener = threading.Thread(target=_listen, args=(recv, inbox), daemon=True)
     gc.freeze()   # the collector leaves the shared objects alone: fewer pages copied after the fork
     try:
         child.start()
         send.close()
+        listener.start()
         theirs = set(k for k in range(len(jobs)) if who[k] == 1)
         with _progress(len(jobs), label) as tick:
             def take(block: bool) -> None:
                 nonlocal waiting
-                while waiting and (block or recv.poll()):
-                    try:
-                        k, ok, value = recv.recv()
-                    except EOFError:   # the child died: its remaining jobs are done here
+                while waiting and (block or not inbox.empty()):
+                    msg = inbox.get()
+                    if isinstance(msg, BaseException):
+                        raise msg
+                    if msg is None:   # the child died: its remaining jobs are done here
                         for k in sorted(theirs, key=lambda i: (-jobs[i][2], i)):
                             fn, args, _ = jobs[k]
                             results[k] = fn(*args)
@@ -81,6 +87,7 @@ def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
                         theirs.clear()
                         waiting = 0
                         return
+                    k, ok, value = msg
                     if not ok:
                         raise value
                     results[k] = value
@@ -99,9 +106,28 @@ def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
             child.kill()
             child.join()
         send.close()
+        if listener.ident is not None:
+            listener.join()   # the child is gone, its end of the pipe closed: the listener has seen EOF
         recv.close()
         gc.unfreeze()
     return results
+
+
+def _listen(recv, inbox) -> None:
+    """Take the child's results off the pipe as they come, so that a child with a large
+    result (the report page, a projection's summary) never waits for this process to finish
+    its own job before it can start its next one. Puts each message, then None at the end
+    (the child has closed its end), or an exception that a message raised when read."""
+    while True:
+        try:
+            msg = recv.recv()
+        except (EOFError, OSError):
+            inbox.put(None)
+            return
+        except Exception as exc:   # noqa: BLE001 (a result that does not unpickle: raised by the caller)
+            inbox.put(exc)
+            return
+        inbox.put(msg)
 
 
 def _child(jobs, send) -> None:

@@ -47,6 +47,31 @@ def test_a_child_that_dies_is_replaced_by_this_process():
     assert W.run_shared(_jobs(fn, [1, 2, 3, 4, 5]), True) == [10, 20, 30, 40, 50]
 
 
+def test_a_large_result_does_not_hold_up_the_child(tmp_path):
+    # the child's first job returns more than a pipe holds; its second job must still start
+    # while this process is busy with its own (long) job, not when that job is over
+    mark = tmp_path / "second job started"
+
+    def big(_):
+        return b"x" * (8 << 20)
+
+    def wait(_):
+        import time
+        end = time.monotonic() + 20
+        while not mark.exists() and time.monotonic() < end:
+            time.sleep(0.01)
+        return mark.exists()
+
+    def second(_):
+        mark.touch()
+        return "done"
+
+    jobs = [(big, (0,), 5.0), (wait, (0,), 5.0), (second, (0,), 1.0)]
+    assert W._share([c for _, _, c in jobs]) == [1, 0, 1]   # big and second in the child, wait here
+    got = W.run_shared(jobs, True)
+    assert got[1] is True and got[2] == "done" and len(got[0]) == 8 << 20
+
+
 def test_projection_tables_equal_with_one_process_or_two(monkeypatch):
     import sim
     from sim.calibrate import fit
