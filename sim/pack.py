@@ -312,11 +312,18 @@ def font_charset(rd, lang: str = "zh", figs: Path | None = None) -> str:
     return charset(draft(rd, lang, {p.stem for p in figs.glob("*.png")}))
 
 
-def draft_and_font(rd, lang: str, stems) -> tuple[str, str]:
-    """The page's :func:`draft` and the base64 font subset of exactly its characters."""
-    from .fonts import subset_font_base64
+def draft_and_font(rd, lang: str, stems, cache: Path | None = None) -> tuple[str, str, str | None]:
+    """The page's :func:`draft`, the base64 font subset of exactly its characters and, with a
+    ``cache`` folder, the subset's key there (else None). A subset stored there before under
+    the same key is taken as it is (:func:`sim.fonts.cached_subset`); storing a new one is
+    the caller's (:func:`sim.fonts.store_subset`), once the page is written."""
+    from .fonts import cached_subset, subset_font_base64, subset_key
     doc = draft(rd, lang, stems)
-    return doc, subset_font_base64(charset(doc))
+    chars = charset(doc)
+    if cache is None:
+        return doc, subset_font_base64(chars), None
+    key = subset_key(chars)
+    return doc, cached_subset(cache, key) or subset_font_base64(chars), key
 
 
 def write_html(rd, lang: str = "zh", font: str | None = None, figs: Path | None = None, doc: str | None = None) -> Path:
@@ -325,7 +332,7 @@ def write_html(rd, lang: str = "zh", font: str | None = None, figs: Path | None 
     (computed here if None)."""
     figs = figs or (rd.folder / "figures" / lang)
     if doc is None:
-        doc, font = draft_and_font(rd, lang, {p.stem for p in Path(figs).glob("*.png")})
+        doc, font, _ = draft_and_font(rd, lang, {p.stem for p in Path(figs).glob("*.png")})
     out = rd.folder / report_name(lang, "html")
     out.write_text(fill(doc, figs, font or ""), encoding="utf-8")
     return out
