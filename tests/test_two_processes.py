@@ -66,10 +66,30 @@ def test_a_large_result_does_not_hold_up_the_child(tmp_path):
         mark.touch()
         return "done"
 
-    jobs = [(big, (0,), 5.0), (wait, (0,), 5.0), (second, (0,), 1.0)]
-    assert W._share([c for _, _, c in jobs]) == [1, 0, 1]   # big and second in the child, wait here
+    jobs = [(big, (0,), 5.0), (wait, (0,), 4.0), (second, (0,), 1.0)]   # big to the child, wait here
     got = W.run_shared(jobs, True)
     assert got[1] is True and got[2] == "done" and len(got[0]) == 8 << 20
+
+
+def test_the_child_takes_more_jobs_while_this_process_is_slow(tmp_path):
+    # costs are estimates: while this process is stuck in one job, the child does all the others
+    n = 8
+
+    def slow(_):
+        import time
+        end = time.monotonic() + 20
+        while len(list(tmp_path.glob("done-*"))) < n and time.monotonic() < end:
+            time.sleep(0.01)
+        return os.getpid()
+
+    def quick(k):
+        (tmp_path / f"done-{k}").touch()
+        return os.getpid()
+
+    jobs = [(quick, (100,), 3.0), (slow, (0,), 2.0)] + [(quick, (k,), 1.0) for k in range(n - 1)]
+    got = W.run_shared(jobs, True)
+    assert got[1] == os.getpid()
+    assert len(set(got[:1] + got[2:])) == 1 and got[0] != os.getpid()
 
 
 def test_projection_tables_equal_with_one_process_or_two(monkeypatch):
