@@ -396,23 +396,27 @@ def render(folder: Path, lang: str, every: bool = False, svg: bool = False, cach
     The page is rendered once, before the figures, with empty image data; its characters
     choose the embedded font subset, taken from the cache when the same characters were
     subset before (a rerun, ``sim report``) and stored there once the page is written. The
-    figures, the page with its font subset and the workbook are independent jobs, shared
-    between this process and a forked one (:func:`sim.workers.run_shared`); everything
-    written is the same as a serial run.
+    page with its font subset and the workbook need no matplotlib: a child forked first
+    makes them while this process imports and warms up matplotlib
+    (:func:`sim.workers.in_background`); the figures are then shared between this process
+    and another forked one (:func:`sim.workers.run_shared`). Everything written is the same
+    as a serial run.
     """
     from .figures import figure_tasks, render_all
     from .fonts import store_subset
     from .pack import draft_and_font, write_html, write_xlsx
     from .rundata import load_run
+    from .workers import cores, in_background
     rd = load_run(folder)
     cache = Path(folder).resolve().parent / FONT_CACHE if cache is None else Path(cache)
     figs = Path(folder) / "figures" / lang
     stems = {t[3] for t in figure_tasks(rd, every=every)}
     if (figs / "goal_frontier.png").is_file():
         stems.add("goal_frontier")
-    pngs, ((doc, font, key), _) = render_all(rd, figs, lang, every=every, svg=svg,
-                                             side=[(draft_and_font, (rd, lang, stems, cache), 4.0),
-                                                   (write_xlsx, (rd, lang), 1.1)])
+    side = [(write_xlsx, (rd, lang), 1.1), (draft_and_font, (rd, lang, stems, cache), 4.0)]   # the large result last
+    with in_background(side, cores() > 1) as side_results:
+        pngs = render_all(rd, figs, lang, every=every, svg=svg)
+        _, (doc, font, key) = side_results()
     write_html(rd, lang, font=font, figs=figs, doc=doc)
     store_subset(cache, key, font)
     return pngs

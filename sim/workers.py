@@ -135,6 +135,73 @@ def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
     return results
 
 
+@contextlib.contextmanager
+def in_background(jobs, parallel: bool = True):
+    """Start ``jobs`` (function, args, cost) in a forked child now, while this process goes on
+    with other work (importing and warming up matplotlib for the figures, which these jobs do
+    not need, then drawing them with :func:`run_shared`); yields a function that waits for
+    their results and returns them in order.
+
+    No thread is left running here (a later fork stays single-threaded): the child sends each
+    result through a pipe as it finishes and waits until it is read, so the job with the
+    largest result goes last. Without ``parallel`` (or without fork) the jobs run here when
+    their results are asked for. On leaving the block the child is killed if it still runs
+    and is reaped; if it dies without a word, its unfinished jobs run here; an exception
+    raised in one of its jobs is raised here."""
+    if not parallel or not jobs or "fork" not in mp.get_all_start_methods():
+        yield lambda: [fn(*args) for fn, args, _ in jobs]
+        return
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_child_all, args=(jobs, send, recv), daemon=True)
+    results: dict[int, object] = {}
+
+    def collect() -> list:
+        while len(results) < len(jobs):
+            try:
+                k, ok, value = recv.recv()
+            except EOFError:   # the child died: the rest is done here
+                for k, (fn, args, _) in enumerate(jobs):
+                    if k not in results:
+                        results[k] = fn(*args)
+                break
+            if not ok:
+                raise value
+            results[k] = value
+        return [results[k] for k in range(len(jobs))]
+
+    try:
+        child.start()
+        send.close()
+        yield collect
+    finally:
+        if child.is_alive() and len(results) < len(jobs):
+            child.kill()
+        child.join()
+        send.close()
+        recv.close()
+
+
+def _child_all(jobs, send, recv) -> None:
+    """The forked process of :func:`in_background`: every job in order, each one's (index,
+    ok, result or exception) sent back; stops after an error."""
+    recv.close()
+    try:
+        for k, (fn, args, _) in enumerate(jobs):
+            try:
+                value, ok = fn(*args), True
+            except Exception as exc:   # noqa: BLE001 (sent to the parent, which raises it)
+                value, ok = exc, False
+            try:
+                send.send((k, ok, value))
+            except Exception:   # noqa: BLE001 (an exception that does not pickle)
+                send.send((k, False, RuntimeError(f"{type(value).__name__}: {value}")))
+            if not ok:
+                return
+    finally:
+        send.close()
+
+
 def _listen(recv, inbox, hand_out) -> None:
     """Take the child's results off the pipe as they come and give it its next job at once:
     the child never waits for this process to finish a job of its own (not even after a
