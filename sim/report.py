@@ -27,6 +27,7 @@ from .progress import stage
 from .project import project
 from .sensitivity import sensitivity as run_sensitivity
 from .text import tr
+from .workers import signals_held as _signals_held
 
 FLOAT = "%.4f"
 
@@ -488,20 +489,3 @@ def _commit(tmp: Path, folder: Path, unchanged: set[str]) -> None:
                 os.rename(folder / "figures" / sub.name, old)
             os.rename(sub, folder / "figures" / sub.name)
             shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """Hold SIGINT and SIGTERM for the few renames that must happen together; a signal that
-    arrives meanwhile is delivered right after."""
-    import signal
-    sigs = {signal.SIGINT, signal.SIGTERM}
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    except (AttributeError, ValueError, OSError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -20,6 +20,7 @@ import gc
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 
 from .progress import counter
@@ -32,6 +33,24 @@ def _progress(total: int, label: str | None):
 def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold SIGINT and SIGTERM in this thread (and in any thread started meanwhile, which keeps
+    them held for good) for a few steps that must not be cut short (renames that go
+    together, reaping a child and its listener); a signal that arrives meanwhile is
+    delivered right after."""
+    sigs = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    except (AttributeError, ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
@@ -77,7 +96,8 @@ def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
         send.close()
         their_jobs.close()
         hand_out()   # the longest job to the child, the next to this process
-        listener.start()
+        with signals_held():   # the listener never takes an interrupt; it is always joined
+            listener.start()
         pending = len(jobs)
         with _progress(len(jobs), label) as tick:
             def take(block: bool) -> None:
@@ -123,15 +143,16 @@ def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
             take(True)
         child.join()
     finally:
-        if child.is_alive():
-            child.kill()
-            child.join()
-        send.close()
-        if listener.ident is not None:
-            listener.join()   # the child is gone, its end of the pipe closed: the listener has seen EOF
-        give.close()
-        recv.close()
-        gc.unfreeze()
+        with signals_held():   # an interrupt now would leave a listener running at exit
+            if child.is_alive():
+                child.kill()
+                child.join()
+            send.close()
+            if listener.ident is not None:
+                listener.join()   # the child is gone, its end of the pipe closed: the listener has seen EOF
+            give.close()
+            recv.close()
+            gc.unfreeze()
     return results
 
 
@@ -175,11 +196,13 @@ def in_background(jobs, parallel: bool = True):
         send.close()
         yield collect
     finally:
-        if child.is_alive() and len(results) < len(jobs):
-            child.kill()
-        child.join()
-        send.close()
-        recv.close()
+        with signals_held():
+            if child.is_alive() and len(results) < len(jobs):
+                child.kill()
+            if child.pid is not None:   # started
+                child.join()
+            send.close()
+            recv.close()
 
 
 def _child_all(jobs, send, recv) -> None:

@@ -134,6 +134,28 @@ def test_background_errors_deaths_and_early_exits():
         assert results() == [2, 3]
 
 
+def test_no_thread_or_child_is_left_behind():
+    import multiprocessing as mp
+    import threading
+    before = threading.active_count()
+    assert W.run_shared(_jobs(lambda x: x, range(6)), True) == list(range(6))
+
+    parent = os.getpid()
+
+    def first(x):
+        import time
+        time.sleep(0.2)   # the child's, while this process takes 'bad'
+        return x
+
+    def bad(x):
+        if os.getpid() == parent:
+            raise KeyboardInterrupt   # like Ctrl-C in one of this process's jobs
+        return x
+    with pytest.raises(KeyboardInterrupt):
+        W.run_shared([(first, (0,), 5.0), (bad, (0,), 4.0)] + _jobs(lambda x: x, range(4)), True)
+    assert threading.active_count() == before and not mp.active_children()
+
+
 def test_projection_tables_equal_with_one_process_or_two(monkeypatch):
     import sim
     from sim.calibrate import fit
