@@ -132,6 +132,8 @@ class SimGroup(click.Group):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         code = self._main(args, "sim", complete_var, **extra)
         if standalone_mode:
+            if code > 128:   # interrupted: a library's half-finished writer says nothing at exit
+                sys.unraisablehook = _silent
             sys.exit(code)
         return code
 
@@ -145,6 +147,12 @@ class SimGroup(click.Group):
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         except (Interrupted, KeyboardInterrupt, click.Abort, Exception) as exc:   # noqa: BLE001
             return _failure(exc, argv, self.commands)
+
+
+def _silent(unraisable) -> None:
+    """After "interrupted; nothing written": what a generator or file object abandoned in the
+    middle of a write reports while the interpreter exits (``Exception ignored in ...``) is
+    noise (the run's temporary folder is already removed)."""
 
 
 _NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())   # click >= 8.2: 'sim' alone shows the help

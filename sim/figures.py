@@ -770,7 +770,7 @@ def figure_tasks(rd, every: bool = False) -> list[tuple]:
     return tasks
 
 
-# rough relative drawing times (a fan chart is 1), to share the figures between processes
+# rough relative drawing times (a fan chart is 1): the longest are handed out first
 COST = MappingProxyType(dict(fan_chart=1.0, p_met_dots=1.2, cost_vs_extra=1.0, lever_ranking=1.1,
                              cost_vs_probability=1.0, waterfall=1.6, tornado=1.1, subunit_multiples=1.3,
                              pipeline=1.5))

@@ -28,7 +28,8 @@ from .progress import stage
 from .project import project
 from .sensitivity import sensitivity as run_sensitivity
 from .text import tr
-from .workers import cores, run_shared
+from .workers import cores, in_background, run_shared
+from .workers import signals_held as _signals_held
 
 FLOAT = "%.4f"
 
@@ -402,28 +403,41 @@ def flow_roles(sc) -> dict:
     return roles
 
 
-def render(folder: Path, lang: str, every: bool = False, svg: bool = False) -> list[str]:
+FONT_CACHE = Path(".cache") / "fonts"   # under a run's parent folder (the scenario's results)
+
+
+def render(folder: Path, lang: str, every: bool = False, svg: bool = False, cache: Path | None = None) -> list[str]:
     """Draw the figures (into figures/<lang>/), report_<lang>.html and report_<lang>.xlsx of a
     run folder from its tables; the other language's files are left as they are. ``every``:
     every figure, not only those the pack shows (:func:`sim.figures.figure_tasks`); ``svg``:
-    the fan charts also as SVG.
+    the fan charts also as SVG; ``cache``: the folder of the page's font subsets (default
+    :data:`FONT_CACHE` beside the run folder, in its parent).
 
     The page is rendered once, before the figures, with empty image data; its characters
-    choose the embedded font subset. The figures, the page with its font subset and the
-    workbook are independent jobs, shared between this process and a forked one
-    (:func:`sim.workers.run_shared`); everything written is the same as a serial run.
+    choose the embedded font subset, taken from the cache when the same characters were
+    subset before (a rerun, ``sim report``) and stored there once the page is written. The
+    page with its font subset and the workbook need no matplotlib: a child forked first
+    makes them while this process imports and warms up matplotlib
+    (:func:`sim.workers.in_background`); the figures are then shared between this process
+    and another forked one (:func:`sim.workers.run_shared`). Everything written is the same
+    as a serial run.
     """
     from .figures import figure_tasks, render_all
+    from .fonts import store_subset
     from .pack import draft_and_font, write_html, write_xlsx
     from .rundata import load_run
     rd = load_run(folder)
+    cache = Path(folder).resolve().parent / FONT_CACHE if cache is None else Path(cache)
     figs = Path(folder) / "figures" / lang
     stems = {t[3] for t in figure_tasks(rd, every=every)}
     if (figs / "goal_frontier.png").is_file():
         stems.add("goal_frontier")
-    pngs, ((doc, font), _) = render_all(rd, figs, lang, every=every, svg=svg,
-                                        side=[(draft_and_font, (rd, lang, stems), 4.0), (write_xlsx, (rd, lang), 3.0)])
+    side = [(write_xlsx, (rd, lang), 1.1), (draft_and_font, (rd, lang, stems, cache), 4.0)]   # the large result last
+    with in_background(side, cores() > 1) as side_results:
+        pngs = render_all(rd, figs, lang, every=every, svg=svg)
+        _, (doc, font, key) = side_results()
     write_html(rd, lang, font=font, figs=figs, doc=doc)
+    store_subset(cache, key, font)
     return pngs
 
 
@@ -471,7 +485,7 @@ def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = Non
                 shutil.copy2(p, tmp / "figures" / lang / "goal_frontier.png")
             else:
                 shutil.copy2(p, tmp / p.name)
-        render(tmp, lang, every=every, svg=svg)
+        render(tmp, lang, every=every, svg=svg, cache=folder.parent / FONT_CACHE)
         with _signals_held():
             _commit(tmp, folder, copied - {p.name for p in goal_files})
     finally:
@@ -495,20 +509,3 @@ def _commit(tmp: Path, folder: Path, unchanged: set[str]) -> None:
                 os.rename(folder / "figures" / sub.name, old)
             os.rename(sub, folder / "figures" / sub.name)
             shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _signals_held():
-    """Hold SIGINT and SIGTERM for the few renames that must happen together; a signal that
-    arrives meanwhile is delivered right after."""
-    import signal
-    sigs = {signal.SIGINT, signal.SIGTERM}
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
-    except (AttributeError, ValueError, OSError):
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)

@@ -566,7 +566,9 @@ def test_report_from_inside_the_run_folder(finished_run, tmp_path):
     assert (folder / "report_en.html").is_file() and (folder / "figures").is_dir()
     assert {p.name: p.read_bytes() for p in folder.glob("*.csv")} == tables
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    # beside the run: only the page's font subset, kept for the next re-render (no leftovers)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".cache"]
+    assert [p.name[:5] for p in (tmp_path / ".cache" / "fonts").iterdir()] == ["font-"]
 
 
 # ---------------------------------------------------------------------------------------

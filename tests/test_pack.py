@@ -248,6 +248,38 @@ def test_xlsx_is_for_planners(pack):
     assert sheet["目标（家）"].to_numpy() == pytest.approx(tg.target.to_numpy())
 
 
+def test_workbook_cells_keep_their_kind_and_format(tmp_path):
+    """Each kind of value a table can hold, as the workbook writer stores it: text (even a
+    formula-like one) as text, numbers with the column's format, an infinite number as text,
+    None empty; the same values give the same bytes."""
+    import io
+
+    import openpyxl
+    import xlsxwriter
+
+    from sim.pack import _cell, _write_column
+
+    values = [_cell(v) for v in ["=1+2", "@SUM(A1)", "慈溪\x01市", 0.25, 3, True, float("nan"), None, float("inf")]]
+
+    def book() -> bytes:
+        buf = io.BytesIO()
+        wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+        wb.set_properties({"created": __import__("datetime").datetime(2000, 1, 1)})
+        ws = wb.add_worksheet("s")
+        _write_column(ws, 0, values, wb.add_format({"num_format": "0.0%"}))
+        wb.close()
+        return buf.getvalue()
+
+    data = book()
+    assert data == book()
+    ws = openpyxl.load_workbook(io.BytesIO(data))["s"]
+    cells = [ws.cell(row=i, column=1) for i in range(2, 2 + len(values))]
+    assert [c.value for c in cells] == ["=1+2", "@SUM(A1)", "慈溪 市", 0.25, 3, "True", None, None, "inf"]
+    assert [c.data_type for c in cells[:5]] == ["s", "s", "s", "n", "n"]
+    assert cells[3].number_format == cells[4].number_format == "0.0%"
+    assert cells[8].data_type == "s"
+
+
 def _tamper(folder, dest):
     """A copy of a run folder whose labels, passages and manifest values are hostile."""
     shutil.copytree(folder, dest)
@@ -361,6 +393,78 @@ def test_rare_characters_of_a_data_file_are_in_the_embedded_font(tmp_path):
     missing = {c for c in set(shown) - set(" \n\t") if ord(c) in full and ord(c) not in cmap}
     assert not missing, sorted(missing)
     assert len(cmap) < 2000
+
+
+def test_the_font_subset_cache_is_used_beside_the_run_and_never_in_it(pack, tmp_path, monkeypatch):
+    """A re-render takes the page's font subset from the cache beside the run folder (its
+    parent's .cache/fonts), and writes the same page as one that subsets the font anew."""
+    import sim.fonts
+    from sim.report import rerender
+    run = tmp_path / "cixi" / "run-001"
+    shutil.copytree(pack["folder"], run)
+    rerender(run, "zh")
+    first = (run / "report_zh.html").read_bytes()
+    cached = list((tmp_path / "cixi" / ".cache" / "fonts").glob("font-*.b64"))
+    assert len(cached) == 1
+    assert not [p for p in run.rglob("*") if p.name.startswith(".")]
+
+    def no_subsetting(text):
+        raise AssertionError("subset again although cached")
+    monkeypatch.setattr(sim.fonts, "subset_font_base64", no_subsetting)
+    rerender(run, "zh")
+    assert (run / "report_zh.html").read_bytes() == first == pack["zh_before"]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "not base64", "wrong checksum", "a folder", "empty"])
+def test_a_damaged_font_cache_entry_is_computed_again(tmp_path, damage):
+    import hashlib
+
+    from sim import fonts
+    text = "慈溪市高企2026"
+    key = fonts.subset_key(text)
+    good = fonts.subset_font_base64(text)
+    assert fonts.store_subset(tmp_path, key, good)
+    path = tmp_path / f"font-{key}.b64"
+    assert fonts.cached_subset(tmp_path, key) == good
+    whole = path.read_bytes()
+    evil = b"T1RUTw')format('opentype');}</style><script>alert(1)</script>"
+    path.unlink()
+    if damage == "a folder":
+        path.mkdir()
+    else:
+        path.write_bytes({"garbage": b"\x00\xff" * 100, "truncated": whole[:len(whole) // 2], "empty": b"",
+                          "not base64": b"sim-font-subset " + hashlib.sha256(evil).hexdigest().encode() + b"\n" + evil,
+                          "wrong checksum": whole.replace(b"sim-font-subset ", b"sim-font-subset 0", 1)[:len(whole)],
+                          }[damage])
+    assert fonts.cached_subset(tmp_path, key) is None
+    if damage == "a folder":
+        path.rmdir()
+    assert fonts.store_subset(tmp_path, key, good)
+    assert fonts.cached_subset(tmp_path, key) == good
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_the_font_cache_keeps_the_most_recently_used_entries(tmp_path):
+    import os
+
+    from sim import fonts
+    font = fonts.subset_font_base64("高企")
+    for k in range(fonts.MAX_CACHED):
+        assert fonts.store_subset(tmp_path, f"{k:032x}", font)
+        os.utime(tmp_path / f"font-{k:032x}.b64", ns=(10**18 + k, 10**18 + k))   # k=0 the oldest
+    assert fonts.cached_subset(tmp_path, f"{0:032x}") == font   # used again: now the newest
+    fonts.store_subset(tmp_path, "e" * 32, font)
+    fonts.store_subset(tmp_path, "f" * 32, font)
+    kept = {p.name[5:-4] for p in tmp_path.glob("font-*.b64")}
+    assert len(kept) == fonts.MAX_CACHED and {f"{0:032x}", "e" * 32, "f" * 32} <= kept
+    assert f"{1:032x}" not in kept and f"{2:032x}" not in kept
+
+
+def test_an_unwritable_font_cache_is_skipped(tmp_path):
+    from sim import fonts
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    assert fonts.store_subset(tmp_path / "file" / "fonts", "a" * 32, "T1RUTw==") is False
+    assert fonts.cached_subset(tmp_path / "file" / "fonts", "a" * 32) is None
 
 
 # ---- headless Chromium -------------------------------------------------------------------------

@@ -47,6 +47,115 @@ def test_a_child_that_dies_is_replaced_by_this_process():
     assert W.run_shared(_jobs(fn, [1, 2, 3, 4, 5]), True) == [10, 20, 30, 40, 50]
 
 
+def test_a_large_result_does_not_hold_up_the_child(tmp_path):
+    # the child's first job returns more than a pipe holds; its second job must still start
+    # while this process is busy with its own (long) job, not when that job is over
+    mark = tmp_path / "second job started"
+
+    def big(_):
+        import time
+        time.sleep(0.2)   # this process takes 'wait' meanwhile
+        return b"x" * (8 << 20)
+
+    def wait(_):
+        import time
+        end = time.monotonic() + 20
+        while not mark.exists() and time.monotonic() < end:
+            time.sleep(0.01)
+        return mark.exists()
+
+    def second(_):
+        mark.touch()
+        return "done"
+
+    jobs = [(big, (0,), 5.0), (wait, (0,), 4.0), (second, (0,), 1.0)]   # big to the child, wait here
+    got = W.run_shared(jobs, True)
+    assert got[1] is True and got[2] == "done" and len(got[0]) == 8 << 20
+
+
+def test_the_child_takes_more_jobs_while_this_process_is_slow(tmp_path):
+    # costs are estimates: while one process is stuck in a job, the other does all the rest
+    # (the first job goes to the child; which process takes the slow one next is a race)
+    n = 8
+
+    def slow(_):
+        import time
+        end = time.monotonic() + 20
+        while len(list(tmp_path.glob("done-*"))) < n and time.monotonic() < end:
+            time.sleep(0.01)
+        return os.getpid()
+
+    def quick(k):
+        (tmp_path / f"done-{k}").touch()
+        return os.getpid()
+
+    jobs = [(quick, (100,), 3.0), (slow, (0,), 2.0)] + [(quick, (k,), 1.0) for k in range(n - 1)]
+    got = W.run_shared(jobs, True)
+    assert got[0] != os.getpid() and got[1] in (got[0], os.getpid())
+    assert len(set(got[2:])) == 1 and got[2] != got[1]
+
+
+def test_jobs_in_the_background_while_this_process_forks_again():
+    parent = os.getpid()
+    with W.in_background(_jobs(lambda x: (x, os.getpid()), [1, 2, 3])) as results:
+        here = W.run_shared(_jobs(lambda x: x * 10, range(5)), True)   # a second child meanwhile
+        got = results()
+    assert here == [0, 10, 20, 30, 40]
+    assert [x for x, _ in got] == [1, 2, 3] and all(pid != parent for _, pid in got)
+
+
+def test_background_errors_deaths_and_early_exits():
+    import multiprocessing as mp
+    parent = os.getpid()
+
+    def bad(x):
+        if x == 2:
+            raise ValueError(f"item {x} is bad")
+        return x
+    with pytest.raises(ValueError, match="item 2 is bad"):
+        with W.in_background(_jobs(bad, [1, 2, 3])) as results:
+            results()
+
+    def dies(x):
+        if os.getpid() != parent:
+            os._exit(3)
+        return x * 10
+    with W.in_background(_jobs(dies, [1, 2, 3])) as results:
+        assert results() == [10, 20, 30]   # done here
+
+    def slow(x):
+        import time
+        time.sleep(60)
+    with pytest.raises(KeyError):
+        with W.in_background(_jobs(slow, [1])):
+            raise KeyError("this process fails first")   # the child is killed, not waited for
+    assert not mp.active_children()
+    with W.in_background(_jobs(lambda x: x + 1, [1, 2]), parallel=False) as results:
+        assert results() == [2, 3]
+
+
+def test_no_thread_or_child_is_left_behind():
+    import multiprocessing as mp
+    import threading
+    before = threading.active_count()
+    assert W.run_shared(_jobs(lambda x: x, range(6)), True) == list(range(6))
+
+    parent = os.getpid()
+
+    def first(x):
+        import time
+        time.sleep(0.2)   # the child's, while this process takes 'bad'
+        return x
+
+    def bad(x):
+        if os.getpid() == parent:
+            raise KeyboardInterrupt   # like Ctrl-C in one of this process's jobs
+        return x
+    with pytest.raises(KeyboardInterrupt):
+        W.run_shared([(first, (0,), 5.0), (bad, (0,), 4.0)] + _jobs(lambda x: x, range(4)), True)
+    assert threading.active_count() == before and not mp.active_children()
+
+
 def test_projection_tables_equal_with_one_process_or_two(monkeypatch):
     import sim
     from sim.calibrate import fit
