@@ -153,6 +153,10 @@ def run_shared(jobs, parallel: bool, label: str | None = None) -> list:
                 listener.join()   # the child is gone, its end of the pipe closed: the listener has seen EOF
             give.close()
             recv.close()
+            # take() and mine() refer to each other: without this the pair, and through them
+            # the results, would wait for the cyclic collector, and the next gc.freeze() (the
+            # next chunk of a projection) would keep them for good
+            take = mine = None   # noqa: F841
             gc.unfreeze()
     return results
 

@@ -208,3 +208,21 @@ def test_a_cached_fit_read_beside_other_work_is_the_same_fit(workdir, monkeypatc
     again, _, r3 = C.cached_fit(sc, meanwhile=meanwhile, notify=notes.append, **small)
     assert not r3 and ran == [here] * 3 and any("damaged" in n for n in notes)
     assert np.array_equal(again.draws, first.draws)
+
+
+def test_results_are_freed_as_soon_as_the_caller_drops_them():
+    """Nothing of run_shared keeps its results alive (no reference cycle left for the cyclic
+    collector): a projection of many chunks calls it once per chunk, and each call's
+    gc.freeze() would otherwise keep every earlier chunk's results for good."""
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        for parallel in (True, False):
+            out = W.run_shared([(np.full, (1000, float(k)), float(k % 3 + 1)) for k in range(6)], parallel)
+            assert [float(a[0]) for a in out] == [float(k) for k in range(6)]
+            refs = [weakref.ref(a) for a in out]
+            del out
+            assert all(r() is None for r in refs), parallel
+    finally:
+        gc.enable()
