@@ -371,9 +371,9 @@ def check(scenario):
 def run(scenario, paths, seed, out, lang, no_figures, all_figures, svg, refit, sensitivity, verbose):
     """Calibrate, project every scenario, and write a new run folder."""
     sc = _prepare(scenario, out, paths, extra=0.5 if sensitivity else 0.0)
-    dest, reused = run_scenario(sc, out, paths=paths, seed=seed, lang=lang, figures=not no_figures, refit=refit,
+    dest, reused, rd = run_scenario(sc, out, paths=paths, seed=seed, lang=lang, figures=not no_figures, refit=refit,
                                 sensitivity=sensitivity, notify=_fit_note, every=all_figures, svg=svg)
-    _echo(run_screen(dest, lang, reused, verbose))
+    _echo(run_screen(dest, lang, reused, verbose, rd))
 
 
 @main.command()

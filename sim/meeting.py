@@ -313,10 +313,11 @@ def target_lines(rd, lang: str) -> list[str]:
     return out
 
 
-def run_screen(folder, lang: str, reused: bool, verbose: bool = False) -> list[str]:
+def run_screen(folder, lang: str, reused: bool, verbose: bool = False, rd=None) -> list[str]:
     """Every line ``sim run`` prints after writing ``folder``: the one screen (see
-    :func:`terminal`), how the forecast moved since the previous run, the folder written."""
-    out = terminal(load_run(folder), lang, reused, verbose) + terminal_lines(folder, lang)
+    :func:`terminal`), how the forecast moved since the previous run, the folder written.
+    ``rd``: the folder's tables when already read (:class:`sim.rundata.RunData`)."""
+    out = terminal(load_run(folder) if rd is None else rd, lang, reused, verbose) + terminal_lines(folder, lang)
     files = M["comma"][lang].join(p.name for p in sorted(folder.glob("report_*")))
     out.append(tr("term_wrote", lang, path=folder, files=files or "csv"))
     if not verbose:

@@ -221,7 +221,7 @@ def run_scenario(sc, out: str | Path, paths: int | None = None, seed: int | None
     """What ``sim run`` does: fit (or reuse the cached fit), project every policy, with
     ``sensitivity`` refit and project each assumption variant, and write a new run folder
     (``every``, ``svg``: see :func:`render`). Returns (the folder, whether the cached fit was
-    reused)."""
+    reused, the folder's tables as read back: :class:`sim.rundata.RunData`)."""
     with stage(tr("stage_fit", lang)):   # the figures' machinery warms up while a cached fit is read
         cal, _, reused = cached_fit(sc, seed=seed, use_cache=not refit, notify=notify,
                                     meanwhile=functools.partial(_warm_figures, lang) if figures else None)
@@ -230,7 +230,8 @@ def run_scenario(sc, out: str | Path, paths: int | None = None, seed: int | None
         if sensitivity:
             sens = run_sensitivity(sc, res.targets_frame(), n_paths=max(1000, (paths or sc.paths) // 2), seed=seed)
             res = dataclasses.replace(res, sensitivity=sens)
-    return write_run(res, out, lang=lang, figures=figures, every=every, svg=svg), reused
+    dest, rd = write_run(res, out, lang=lang, figures=figures, every=every, svg=svg)
+    return dest, reused, rd
 
 
 def _warm_figures(lang: str) -> None:
@@ -269,15 +270,17 @@ def write_calibration(sc, folder_root: str | Path, lang: str = "zh", refit: bool
 
 
 def write_run(res, out_root: str | Path, lang: str = "zh", figures: bool = True, every: bool = False,
-              svg: bool = False) -> Path:
+              svg: bool = False):
     """Write every output of ``res`` into a new run folder under ``out_root/<scenario>/``
-    (``every``, ``svg``: see :func:`render`)."""
+    (``every``, ``svg``: see :func:`render`). Returns (the folder, its tables as read back)."""
     with new_folder(Path(out_root) / Path(res.scenario.path).stem, "run") as f:
-        _write_all(res, f["path"], lang, figures, every, svg)
-    return f["path"]
+        rd = _write_all(res, f["path"], lang, figures, every, svg)
+    return f["path"], dataclasses.replace(rd, folder=f["path"])
 
 
-def _write_all(res, d: Path, lang: str, figures: bool, every: bool = False, svg: bool = False) -> None:
+def _write_all(res, d: Path, lang: str, figures: bool, every: bool = False, svg: bool = False):
+    """The tables, run.json and (with ``figures``) the figures and pack of ``res`` into ``d``;
+    returns the tables as read back (:class:`sim.rundata.RunData`), which the pack used."""
     from .data import rows_to_frame
     sc = res.scenario
     # the tables, shared with a forked process (each writes its own files; same bytes either way)
@@ -324,11 +327,12 @@ def _write_all(res, d: Path, lang: str, figures: bool, every: bool = False, svg:
     (d / "run.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=False) + "\n",
                                 encoding="utf-8")
     if figures:
-        render(d, lang, every=every, svg=svg)
-    else:
-        from .pack import write_xlsx
-        from .rundata import load_run
-        write_xlsx(load_run(d), lang)
+        return render(d, lang, every=every, svg=svg)
+    from .pack import write_xlsx
+    from .rundata import load_run
+    rd = load_run(d)
+    write_xlsx(rd, lang)
+    return rd
 
 
 # each table of a run: its file, the Results method that makes it, its relative cost (measured)
@@ -406,7 +410,7 @@ def flow_roles(sc) -> dict:
 FONT_CACHE = Path(".cache") / "fonts"   # under a run's parent folder (the scenario's results)
 
 
-def render(folder: Path, lang: str, every: bool = False, svg: bool = False, cache: Path | None = None) -> list[str]:
+def render(folder: Path, lang: str, every: bool = False, svg: bool = False, cache: Path | None = None):
     """Draw the figures (into figures/<lang>/), report_<lang>.html and report_<lang>.xlsx of a
     run folder from its tables; the other language's files are left as they are. ``every``:
     every figure, not only those the pack shows (:func:`sim.figures.figure_tasks`); ``svg``:
@@ -420,7 +424,7 @@ def render(folder: Path, lang: str, every: bool = False, svg: bool = False, cach
     makes them while this process imports and warms up matplotlib
     (:func:`sim.workers.in_background`); the figures are then shared between this process
     and another forked one (:func:`sim.workers.run_shared`). Everything written is the same
-    as a serial run.
+    as a serial run. Returns the tables the pack was drawn from (:class:`sim.rundata.RunData`).
     """
     from .figures import figure_tasks, render_all
     from .fonts import store_subset
@@ -434,11 +438,11 @@ def render(folder: Path, lang: str, every: bool = False, svg: bool = False, cach
         stems.add("goal_frontier")
     side = [(write_xlsx, (rd, lang), 1.1), (draft_and_font, (rd, lang, stems, cache), 4.0)]   # the large result last
     with in_background(side, cores() > 1) as side_results:
-        pngs = render_all(rd, figs, lang, every=every, svg=svg)
+        render_all(rd, figs, lang, every=every, svg=svg)
         _, (doc, font, key) = side_results()
     write_html(rd, lang, font=font, figs=figs, doc=doc)
     store_subset(cache, key, font)
-    return pngs
+    return rd
 
 
 def rerender(folder: str | Path, lang: str, goal_folder: str | Path | None = None, every: bool = False,
