@@ -47,5 +47,5 @@ def yuyao_run(yuyao_results, tmp_path_factory):
     """The Yuyao results written to a run folder (tables only) and read back."""
     from sim.report import write_run
     from sim.rundata import load_run
-    folder = write_run(yuyao_results, tmp_path_factory.mktemp("runs"), lang="zh", figures=False)
+    folder, _ = write_run(yuyao_results, tmp_path_factory.mktemp("runs"), lang="zh", figures=False)
     return load_run(folder)
