@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .data import Row, check_parts, consistent, describe, number, whole_number
-from .errors import InputError
+from .errors import InputError, raise_if_interrupted
 from .observations import check_figure, fit_status, known_indicators, scenario_units
 from .results import target_phrase
 from .scenario import NO_PASSAGE, load_scenario
@@ -212,6 +212,7 @@ def _write_atomically(path: Path, raw: bytes, new_raw: bytes):
             raise InputError(str(path), "", "a file that no other program changes meanwhile",
                              "a file that changed while the figure was being added", "run sim add again")
         try:
+            raise_if_interrupted()   # an interrupt Python swallowed leaves the file as it was
             os.replace(tmp, real)
         except OSError as exc:
             raise InputError(str(path), "", "a file sim can replace with the new version",

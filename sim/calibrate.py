@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sampler as smp
+from .errors import raise_if_interrupted
 from .observations import superseded
 from .params import Param, ParamSpace
 from .scenario import Scenario
@@ -668,6 +669,7 @@ def save_fit(cal: Calibration, path: Path) -> None:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **arrays)
         os.chmod(tmp, 0o644)
+        raise_if_interrupted()   # an interrupt Python swallowed leaves no cache behind
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

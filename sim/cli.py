@@ -12,6 +12,7 @@ line and exits 1; set SIM_DEBUG=1 to see its traceback.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import math
 import os
@@ -27,7 +28,7 @@ from .add import add_figure
 from .backtest import run_backtest
 from .compare import screen as compare_screen, write_compare
 from .data import describe
-from .errors import InputError, Interrupted, SimError, did_you_mean, sentence
+from .errors import InputError, Interrupted, SignalHandler, SimError, did_you_mean, sentence
 from .goals import answer
 from .meeting import calibration_lines, run_screen
 from .observations import fit_status
@@ -279,17 +280,12 @@ def _option_sentence(exc: click.UsageError, cmd: str) -> str:
     return sentence(f"{cmd}: {name}: {text}")
 
 
-def _interrupt(signum, frame):
-    """The handler :func:`_signals` installs for SIGINT and SIGTERM."""
-    raise Interrupted(signum)
-
-
 def _child_defaults() -> None:
     """In a forked worker (figure and sampler pools): Ctrl-C is the parent's to report, so it
     is ignored, and SIGTERM (how the parent stops its pool) ends the worker at once. A child
     inherits the parent's handler table, so the handler itself says whether :func:`_signals`
     was in force at the fork: no flag of our own."""
-    if signal.getsignal(signal.SIGINT) is _interrupt:
+    if isinstance(signal.getsignal(signal.SIGINT), SignalHandler):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -303,16 +299,27 @@ if hasattr(os, "register_at_fork"):
 @contextlib.contextmanager
 def _signals():
     """SIGINT and SIGTERM raise :class:`Interrupted` in this process, so that every
-    ``finally`` and cleanup runs (see :func:`_child_defaults` for forked workers)."""
+    ``finally`` and cleanup runs (see :func:`_child_defaults` for forked workers); one that
+    Python swallows (raised inside a finalizer) is still seen at the next commit point
+    (:func:`sim.errors.raise_if_interrupted`), and its "Exception ignored" report is not shown."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    handler, hook = SignalHandler(), sys.unraisablehook
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    sys.unraisablehook = functools.partial(_unraisable, hook)
     try:
         yield
     finally:
+        sys.unraisablehook = hook
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _unraisable(hook, unraisable) -> None:
+    """An interrupt swallowed inside a finalizer is reported by its commit point, not here."""
+    if not isinstance(unraisable.exc_value, Interrupted):
+        hook(unraisable)
 
 
 @click.group(cls=SimGroup)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import signal
 
 
 class SimError(Exception):
@@ -45,6 +46,29 @@ class Interrupted(BaseException):
     def __init__(self, signum: int):
         self.signum = signum
         super().__init__(f"interrupted by signal {signum}")
+
+
+class SignalHandler:
+    """What ``sim``'s commands install for SIGINT and SIGTERM (one per command): raise
+    :class:`Interrupted`, and remember the signal. Python swallows an exception raised while
+    a finalizer or a weakref callback runs (a garbage collection inside matplotlib, say), and
+    the work would then go on as if nothing had happened; so every point that makes a result
+    visible asks :func:`raise_if_interrupted` first."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def __call__(self, signum, frame):
+        self.signum = signum
+        raise Interrupted(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise :class:`Interrupted` if a signal reached the installed :class:`SignalHandler`
+    (even one whose exception was swallowed); the handler table is the process's own."""
+    h = signal.getsignal(signal.SIGINT)
+    if isinstance(h, SignalHandler) and h.signum is not None:
+        raise Interrupted(h.signum)
 
 
 def sentence(msg: str) -> str:

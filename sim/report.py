@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import __version__
 from .calibrate import cached_fit, fitted_vs_published
-from .errors import InputError
+from .errors import InputError, raise_if_interrupted
 from .prior_predictive import evidence, growth_table
 from .progress import stage
 from .project import project
@@ -201,6 +201,7 @@ def new_folder(root: Path, prefix: str = "run"):
         while True:
             dest = next_run_dir(root, prefix)
             try:
+                raise_if_interrupted()   # an interrupt Python swallowed stops the run here
                 os.rename(tmp, dest)   # fails if another process took the name meanwhile
                 break
             except OSError:
@@ -502,6 +503,7 @@ def _commit(tmp: Path, folder: Path, unchanged: set[str]) -> None:
     """Move the re-rendered files of ``tmp`` (all but the ``unchanged`` copies of the run's
     tables) into ``folder``: each file by one atomic rename, each language's figures folder
     (figures/<lang>) by two; the other language's figures stay as they are."""
+    raise_if_interrupted()
     for p in sorted(tmp.iterdir()):
         if p.is_file() and p.name not in unchanged:
             os.replace(p, folder / p.name)

@@ -772,3 +772,59 @@ def test_same_seed_same_bytes_for_every_file_of_the_run_folder(proj):
     assert files == sorted(str(p.relative_to(b)) for p in b.rglob("*") if p.is_file())
     differ = [f for f in files if (a / f).read_bytes() != (b / f).read_bytes()]
     assert differ == []
+
+
+def test_an_interrupt_python_swallowed_still_stops_before_anything_is_made_visible(tmp_path):
+    """Python swallows an exception raised while a finalizer runs ("Exception ignored in ...");
+    a Ctrl-C that lands there must still stop the command: the handler remembers the signal
+    and every commit point (a run folder's rename, the fit cache, a scenario file) asks first."""
+    import gc
+    from sim.errors import Interrupted, SignalHandler, raise_if_interrupted
+    from sim.report import new_folder
+    h = SignalHandler()
+    old = signal.signal(signal.SIGINT, h)
+    hook = sys.unraisablehook
+    seen = []
+    sys.unraisablehook = seen.append
+    try:
+        raise_if_interrupted()                          # nothing yet: no error
+
+        class Swallows:                                 # a finalizer that the signal interrupts
+            def __del__(self):
+                signal.raise_signal(signal.SIGINT)
+
+        with pytest.raises(Interrupted):
+            with new_folder(tmp_path / "results", "run") as f:
+                (f["path"] / "table.csv").write_text("a\n1\n")
+                x = Swallows()
+                x.self = x                              # a cycle: freed by the collector
+                del x
+                gc.collect()                            # the handler's exception is swallowed here
+                assert seen and isinstance(seen[0].exc_value, Interrupted)
+        assert list((tmp_path / "results").glob("*")) == []     # no run folder, no temporary one
+    finally:
+        signal.signal(signal.SIGINT, old)
+        sys.unraisablehook = hook
+    raise_if_interrupted()                              # another handler installed: nothing pending
+
+
+def test_a_swallowed_interrupt_leaves_no_fit_cache(tmp_path, monkeypatch):
+    import dataclasses as dc
+
+    from sim.calibrate import save_fit
+    from sim.errors import Interrupted, SignalHandler
+    h = SignalHandler()
+    h.signum = signal.SIGTERM                           # as after a swallowed SIGTERM
+    old = signal.signal(signal.SIGINT, h)
+    try:
+        class Cal:                                      # just what save_fit reads
+            T, n_obs, notes, diagnostics, rhat, ess_bulk, ess_tail, n_rates = 2024, 1, (), {}, (), (), (), 0
+            derived_names = ()
+            space = dc.make_dataclass("S", [("names", tuple)])(())
+            mode = laplace_cov = derived_prior = np.zeros(1)
+            draws = derived = np.zeros((1, 1))
+        with pytest.raises(Interrupted):
+            save_fit(Cal(), tmp_path / "fitted" / "k.npz")
+        assert list((tmp_path / "fitted").iterdir()) == []
+    finally:
+        signal.signal(signal.SIGINT, old)
