@@ -216,18 +216,24 @@ def _child_all(jobs, send, recv) -> None:
     recv.close()
     try:
         for k, (fn, args, _) in enumerate(jobs):
-            try:
-                value, ok = fn(*args), True
-            except Exception as exc:   # noqa: BLE001 (sent to the parent, which raises it)
-                value, ok = exc, False
-            try:
-                send.send((k, ok, value))
-            except Exception:   # noqa: BLE001 (an exception that does not pickle)
-                send.send((k, False, RuntimeError(f"{type(value).__name__}: {value}")))
-            if not ok:
+            if not _run_and_send(send, k, fn, args):
                 return
     finally:
         send.close()
+
+
+def _run_and_send(send, k: int, fn, args) -> bool:
+    """In a forked child: run job ``k`` and send (k, ok, result or exception) to the parent,
+    which raises the exception; returns whether the job succeeded."""
+    try:
+        value, ok = fn(*args), True
+    except Exception as exc:   # noqa: BLE001 (sent to the parent, which raises it)
+        value, ok = exc, False
+    try:
+        send.send((k, ok, value))
+    except Exception:   # noqa: BLE001 (an exception that does not pickle)
+        send.send((k, False, RuntimeError(f"{type(value).__name__}: {value}")))
+    return ok
 
 
 def _listen(recv, inbox, hand_out) -> None:
@@ -266,15 +272,7 @@ def _child(jobs, their_jobs, send, parent_ends) -> None:
             if k is None:
                 return
             fn, args, _ = jobs[k]
-            try:
-                value, ok = fn(*args), True
-            except Exception as exc:   # noqa: BLE001 (sent to the parent, which raises it)
-                value, ok = exc, False
-            try:
-                send.send((k, ok, value))
-            except Exception:   # noqa: BLE001 (an exception that does not pickle)
-                send.send((k, False, RuntimeError(f"{type(value).__name__}: {value}")))
-            if not ok:
+            if not _run_and_send(send, k, fn, args):
                 return
     finally:
         send.close()
