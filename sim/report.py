@@ -336,18 +336,18 @@ def _write_all(res, d: Path, lang: str, figures: bool, every: bool = False, svg:
     return rd
 
 
-# each table of a run: its file, the Results method that makes it, its relative cost (measured)
-TABLES = (("projection.csv", "projection_frame", 3.0), ("targets.csv", "targets_frame", 3.0),
-          ("flows.csv", "flows_frame", 1.0), ("costs.csv", "costs_frame", 2.5),
-          ("scenarios.csv", "scenarios_frame", 4.0), ("calibration.csv", "calibration_summary", 0.5),
-          ("tornado.csv", "tornado_frame", 1.5), ("tiers.csv", "tiers_frame", 0.5),
-          ("ranking.csv", "ranking_frame", 0.5))
+# each table of a run: its file, what makes it from the Results, its relative cost (measured)
+TABLES = (("projection.csv", lambda r: r.projection_frame(), 3.0), ("targets.csv", lambda r: r.targets_frame(), 3.0),
+          ("flows.csv", lambda r: r.flows_frame(), 1.0), ("costs.csv", lambda r: r.costs_frame(), 2.5),
+          ("scenarios.csv", lambda r: r.scenarios_frame(), 4.0),
+          ("calibration.csv", lambda r: r.calibration.summary(), 0.5),
+          ("tornado.csv", lambda r: r.tornado_frame(), 1.5), ("tiers.csv", lambda r: r.tiers_frame(), 0.5),
+          ("ranking.csv", lambda r: r.ranking_frame(), 0.5))
 
 
-def _table(res, frame: str, path: Path) -> int:
+def _table(res, frame, path: Path) -> int:
     """Write one table of a run (see :data:`TABLES`); returns its number of rows."""
-    df = res.calibration.summary() if frame == "calibration_summary" else getattr(res, frame)()
-    return _csv(df, path)
+    return _csv(frame(res), path)
 
 
 def labels(sc, cal) -> dict:

@@ -466,7 +466,7 @@ class Results:
                                  p_met=float(np.mean(v >= tg.value)),
                                  extra_vs_baseline_p50=d50, extra_vs_baseline_p10=d10,
                                  extra_vs_baseline_p90=d90, extra_vs_baseline_mean=mean_d,
-                                 extra_mc_se=float(d.std(ddof=1) / np.sqrt(len(d))),
+                                 extra_mc_se=se,
                                  cost_to_year_p50_10k_yuan=float(np.median(cost)),
                                  cost_to_year_p10_10k_yuan=c10,
                                  cost_to_year_p90_10k_yuan=c90,
